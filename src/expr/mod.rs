@@ -1,0 +1,14 @@
+//! The expression language: a hash-consed DAG of scalar expressions over the parameters, with
+//! exact rational constants ([`Graph`]), structural differentiation with memoised sub-results
+//! ([`Diff`]), and the egg [`Op`] language the simplifier works on.
+
+mod diff;
+mod graph;
+mod op;
+
+pub use diff::Diff;
+pub use graph::Graph;
+pub use op::{Func, Op, Rational, VarId};
+
+/// A node of a [`Graph`]: the egg id type, an index into the graph's node list.
+pub type Id = egg::Id;

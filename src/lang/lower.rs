@@ -1,0 +1,870 @@
+//! Lowering: syntax tree → [`Model`]. Arrays expand to scalars, reductions and indexed `let`s
+//! are unrolled with their index bound to each value in turn, and every scalar goes through the
+//! graph's smart constructors, so identical subexpressions are one node.
+
+use std::collections::HashMap;
+
+use num_rational::BigRational;
+use num_traits::ToPrimitive;
+
+use super::ast::{self, Arg, BinOp, Decl, Expr, File, Name, Span, Stmt, Value};
+use super::{did_you_mean, Model, Source};
+use crate::error::{Error, ErrorKind, Result};
+use crate::expr::{Func, Graph, Id, VarId};
+
+/// Largest range a reduction or indexed `let` may run over.
+const MAX_RANGE: i64 = 1_000_000;
+
+/// Functions the language knows besides [`Func`]: reductions and vector helpers.
+const REDUCTIONS: [&str; 4] = ["sum", "mean", "prod", "logsumexp"];
+const OTHER_FUNCTIONS: [&str; 3] = ["pow", "norm", "dot"];
+/// Names refused because the counter terms need a smooth loss.
+const NON_SMOOTH: [&str; 10] = [
+    "abs",
+    "relu",
+    "max",
+    "min",
+    "sign",
+    "floor",
+    "ceil",
+    "round",
+    "step",
+    "heaviside",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Param,
+    Data,
+    Let,
+}
+
+impl Kind {
+    fn word(self) -> &'static str {
+        match self {
+            Kind::Param => "param",
+            Kind::Data => "data",
+            Kind::Let => "let",
+        }
+    }
+}
+
+/// A declared name: its shape (empty for a scalar) and its scalar entries, row-major.
+#[derive(Debug, Clone)]
+struct Symbol {
+    kind: Kind,
+    dims: Vec<usize>,
+    items: Vec<Id>,
+    span: Span,
+}
+
+struct Lowerer<'s> {
+    src: &'s Source,
+    g: Graph,
+    symbols: HashMap<String, Symbol>,
+    /// Declared names in order, for suggestions.
+    order: Vec<String>,
+    params: Vec<String>,
+    initial: Vec<Option<BigRational>>,
+    names: Vec<(String, Id)>,
+    /// Index variables in scope, innermost last.
+    bound: Vec<(String, i64)>,
+    loss: Option<(Id, Span)>,
+}
+
+pub fn lower(src: &Source) -> Result<Model> {
+    let file = ast::parse(&src.text)
+        .map_err(|e| src.error(ErrorKind::Parse, e.span.start, e.span.end, e.message))?;
+    let mut l = Lowerer {
+        src,
+        g: Graph::new(),
+        symbols: HashMap::new(),
+        order: Vec::new(),
+        params: Vec::new(),
+        initial: Vec::new(),
+        names: Vec::new(),
+        bound: Vec::new(),
+        loss: None,
+    };
+    match file {
+        File::Program(stmts) => {
+            for s in &stmts {
+                l.stmt(s)?;
+            }
+        }
+        File::Bare(e) => {
+            let mut free = Vec::new();
+            free_names(&e, &mut Vec::new(), &mut free)?.map_or(Ok(()), |n: Name| {
+                Err(l
+                    .err(n.span, format!("`{}` is indexed but not declared", n.text))
+                    .with_help(format!(
+                        "declare arrays in a loss file: `param {}[n]` then `loss = ...`",
+                        n.text
+                    )))
+            })?;
+            for n in free {
+                l.declare_param_scalar(&n);
+            }
+            let id = l.expr(&e)?;
+            l.loss = Some((id, e.span()));
+        }
+    }
+    let Some((loss, _)) = l.loss else {
+        let end = src.text.trim_end().len();
+        return Err(src
+            .error(
+                ErrorKind::Semantic,
+                end,
+                end,
+                "there is no `loss = ...` line".into(),
+            )
+            .with_help("add one line `loss = <expression>`"));
+    };
+    if l.params.is_empty() {
+        return Err(src
+            .error(
+                ErrorKind::Semantic,
+                0,
+                0,
+                "the loss has no parameters to train".into(),
+            )
+            .with_help("declare them with `param`, e.g. `param u = 0.3`"));
+    }
+    Ok(Model {
+        graph: l.g,
+        params: l.params,
+        loss,
+        initial: l.initial,
+        names: l.names,
+    })
+}
+
+/// Collects the free identifiers of a bare expression in order of first appearance. Returns an
+/// indexed name if there is one (bare expressions cannot declare arrays).
+fn free_names(e: &Expr, bound: &mut Vec<String>, out: &mut Vec<Name>) -> Result<Option<Name>> {
+    Ok(match e {
+        Expr::Num(..) => None,
+        Expr::Name(n) => {
+            if !bound.contains(&n.text) && !out.iter().any(|o| o.text == n.text) {
+                out.push(n.clone());
+            }
+            None
+        }
+        Expr::Index(n, ..) => Some(n.clone()),
+        Expr::Neg(a, _) => free_names(a, bound, out)?,
+        Expr::Binary(_, a, b, _) => match free_names(a, bound, out)? {
+            Some(n) => Some(n),
+            None => free_names(b, bound, out)?,
+        },
+        Expr::Call(f, args, _) => {
+            let binder = if REDUCTIONS.contains(&f.text.as_str()) {
+                match args.first() {
+                    Some(Arg::Expr(Expr::Name(n))) | Some(Arg::Binder(n, ..)) => {
+                        Some(n.text.clone())
+                    }
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            let skip = usize::from(binder.is_some());
+            if let Some(b) = &binder {
+                bound.push(b.clone());
+            }
+            let mut found = None;
+            for a in &args[skip..] {
+                if let Arg::Expr(x) = a {
+                    if let Some(n) = free_names(x, bound, out)? {
+                        found = Some(n);
+                        break;
+                    }
+                }
+            }
+            if binder.is_some() {
+                bound.pop();
+            }
+            found
+        }
+    })
+}
+
+impl Lowerer<'_> {
+    fn err(&self, span: Span, message: String) -> Error {
+        self.src
+            .error(ErrorKind::Semantic, span.start, span.end, message)
+    }
+
+    fn stmt(&mut self, s: &Stmt) -> Result<()> {
+        match s {
+            Stmt::Param(decls) => decls.iter().try_for_each(|d| self.decl(d, Kind::Param)),
+            Stmt::Data(decls) => decls.iter().try_for_each(|d| self.decl(d, Kind::Data)),
+            Stmt::Let {
+                name,
+                indices,
+                body,
+            } => self.let_stmt(name, indices, body),
+            Stmt::Loss { body, span } => {
+                if let Some((_, first)) = self.loss {
+                    let line = self.src.text[..first.start].matches('\n').count() + 1;
+                    return Err(self
+                        .err(
+                            *span,
+                            format!("a second `loss` line (the first is on line {line})"),
+                        )
+                        .with_help(
+                            "a file has exactly one loss; combine the terms into one expression",
+                        ));
+                }
+                let id = self.expr(body)?;
+                self.loss = Some((id, *span));
+                Ok(())
+            }
+        }
+    }
+
+    fn check_new_name(&self, name: &Name) -> Result<()> {
+        if let Some(prev) = self.symbols.get(&name.text) {
+            let line = self.src.text[..prev.span.start].matches('\n').count() + 1;
+            return Err(self.err(
+                name.span,
+                format!(
+                    "`{}` is already declared (as {} on line {line})",
+                    name.text,
+                    prev.kind.word()
+                ),
+            ));
+        }
+        if REDUCTIONS.contains(&name.text.as_str())
+            || OTHER_FUNCTIONS.contains(&name.text.as_str())
+            || Func::from_name(&name.text).is_some()
+        {
+            return Err(self.err(
+                name.span,
+                format!(
+                    "`{}` is the name of a function; choose another name",
+                    name.text
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn declare(&mut self, name: &Name, sym: Symbol) {
+        self.order.push(name.text.clone());
+        self.symbols.insert(name.text.clone(), sym);
+    }
+
+    fn declare_param_scalar(&mut self, name: &Name) {
+        let id = self.g.var(VarId(self.params.len() as u32));
+        self.params.push(name.text.clone());
+        self.initial.push(None);
+        self.declare(
+            name,
+            Symbol {
+                kind: Kind::Param,
+                dims: vec![],
+                items: vec![id],
+                span: name.span,
+            },
+        );
+    }
+
+    fn decl(&mut self, d: &Decl, kind: Kind) -> Result<()> {
+        self.check_new_name(&d.name)?;
+        let values = match &d.value {
+            Some(v) => Some(self.value(v)?),
+            None => None,
+        };
+        let dims = match (&d.dims, &values) {
+            (Some((dims, span)), Some((vdims, vspan, _))) => {
+                if dims.len() > 2 {
+                    return Err(self.err(*span, "arrays have one or two indices".into()));
+                }
+                if !vdims.is_empty() && vdims != dims {
+                    return Err(self
+                        .err(
+                            *vspan,
+                            format!(
+                                "`{}` is declared {} but its value has shape {}",
+                                d.name.text,
+                                shape(dims),
+                                shape(vdims)
+                            ),
+                        )
+                        .with_help("give as many values as the declared size, or one value for all entries"));
+                }
+                dims.clone()
+            }
+            (Some((dims, span)), None) => {
+                if dims.len() > 2 {
+                    return Err(self.err(*span, "arrays have one or two indices".into()));
+                }
+                dims.clone()
+            }
+            (None, Some((vdims, vspan, _))) => {
+                if vdims.len() > 2 {
+                    return Err(self.err(*vspan, "arrays have one or two indices".into()));
+                }
+                vdims.clone()
+            }
+            (None, None) => vec![],
+        };
+        let count: usize = dims.iter().product();
+        let values: Option<Vec<BigRational>> = values.map(|(vdims, _, vals)| {
+            if vdims.is_empty() {
+                vec![vals[0].clone(); count]
+            } else {
+                vals
+            }
+        });
+        let items = match kind {
+            Kind::Param => {
+                let suffixes = index_suffixes(&dims);
+                let mut items = Vec::with_capacity(count);
+                for (k, suffix) in suffixes.into_iter().enumerate() {
+                    items.push(self.g.var(VarId(self.params.len() as u32)));
+                    self.params.push(format!("{}{}", d.name.text, suffix));
+                    self.initial.push(values.as_ref().map(|v| v[k].clone()));
+                }
+                items
+            }
+            _ => {
+                let Some(values) = values else {
+                    return Err(self
+                        .err(d.name.span, format!("data `{}` needs a value", d.name.text))
+                        .with_help(format!("write `data {} = ...`", d.name.text)));
+                };
+                values.into_iter().map(|v| self.g.num(v)).collect()
+            }
+        };
+        self.declare(
+            &d.name,
+            Symbol {
+                kind,
+                dims,
+                items,
+                span: d.name.span,
+            },
+        );
+        Ok(())
+    }
+
+    /// A declaration value: its shape, span and entries (row-major).
+    fn value(&mut self, v: &Value) -> Result<(Vec<usize>, Span, Vec<BigRational>)> {
+        match v {
+            Value::Scalar(e) => {
+                let id = self.expr(e)?;
+                match self.g.as_num(id) {
+                    Some(r) => Ok((vec![], e.span(), vec![r.clone()])),
+                    None => Err(self.err(
+                        e.span(),
+                        "a declared value must be a constant (numbers, data and arithmetic)".into(),
+                    )),
+                }
+            }
+            Value::Array(items, span) => {
+                let mut inner_shape: Option<Vec<usize>> = None;
+                let mut all = Vec::new();
+                for item in items {
+                    let (s, sp, vals) = self.value(item)?;
+                    match &inner_shape {
+                        None => inner_shape = Some(s),
+                        Some(prev) if *prev != s => {
+                            return Err(self.err(
+                                sp,
+                                format!(
+                                    "ragged array: this entry has shape {} but the first has {}",
+                                    shape(&s),
+                                    shape(prev)
+                                ),
+                            ))
+                        }
+                        _ => {}
+                    }
+                    all.extend(vals);
+                }
+                let mut dims = vec![items.len()];
+                dims.extend(inner_shape.unwrap_or_default());
+                Ok((dims, *span, all))
+            }
+        }
+    }
+
+    fn let_stmt(&mut self, name: &Name, indices: &[Name], body: &Expr) -> Result<()> {
+        self.check_new_name(name)?;
+        if indices.len() > 2 {
+            return Err(self.err(indices[2].span, "a `let` has at most two indices".into()));
+        }
+        let mut ranges = Vec::new();
+        for (k, ix) in indices.iter().enumerate() {
+            if indices[..k].iter().any(|p| p.text == ix.text) {
+                return Err(self.err(ix.span, format!("index `{}` appears twice", ix.text)));
+            }
+            if self.symbols.contains_key(&ix.text) {
+                return Err(self.err(
+                    ix.span,
+                    format!(
+                        "index `{}` has the name of a declared {}",
+                        ix.text,
+                        self.symbols[&ix.text].kind.word()
+                    ),
+                ));
+            }
+            let n = self.infer_range(&ix.text, ix.span, body)?;
+            ranges.push(n);
+        }
+        let dims: Vec<usize> = ranges.clone();
+        let suffixes = index_suffixes(&dims);
+        let mut items = Vec::with_capacity(suffixes.len());
+        for (k, suffix) in suffixes.into_iter().enumerate() {
+            // Row-major position k → index values.
+            let mut rest = k;
+            let mut values = vec![0i64; dims.len()];
+            for (d, n) in dims.iter().enumerate().rev() {
+                values[d] = (rest % n) as i64 + 1;
+                rest /= n;
+            }
+            for (ix, v) in indices.iter().zip(&values) {
+                self.bound.push((ix.text.clone(), *v));
+            }
+            let id = self.expr(body);
+            self.bound.truncate(self.bound.len() - indices.len());
+            let id = id?;
+            self.names.push((format!("{}{}", name.text, suffix), id));
+            items.push(id);
+        }
+        self.declare(
+            name,
+            Symbol {
+                kind: Kind::Let,
+                dims,
+                items,
+                span: name.span,
+            },
+        );
+        Ok(())
+    }
+
+    /// The range 1..n of index `var` from the arrays that `body` indexes with it directly.
+    fn infer_range(&self, var: &str, var_span: Span, body: &Expr) -> Result<usize> {
+        let mut uses: Vec<(usize, String, Span)> = Vec::new();
+        self.collect_uses(var, body, &mut uses);
+        let Some((n, first, _)) = uses.first().cloned() else {
+            return Err(self
+                .err(
+                    var_span,
+                    format!("cannot infer the range of index `{var}`: no array is indexed by it"),
+                )
+                .with_help(format!(
+                    "give the range explicitly, e.g. `sum({var} in 1..3, ...)`"
+                )));
+        };
+        if let Some((m, other, span)) = uses.iter().find(|u| u.0 != n) {
+            return Err(self.err(
+                *span,
+                format!("index `{var}` runs over {n} entries of `{first}` but over {m} entries of `{other}`"),
+            ).with_help("index arrays of the same length with one index, or give the range with `in 1..n`"));
+        }
+        Ok(n)
+    }
+
+    fn collect_uses(&self, var: &str, e: &Expr, out: &mut Vec<(usize, String, Span)>) {
+        match e {
+            Expr::Num(..) | Expr::Name(_) => {}
+            Expr::Neg(a, _) => self.collect_uses(var, a, out),
+            Expr::Binary(_, a, b, _) => {
+                self.collect_uses(var, a, out);
+                self.collect_uses(var, b, out);
+            }
+            Expr::Index(n, idx, _) => {
+                for (p, ix) in idx.iter().enumerate() {
+                    match ix {
+                        Expr::Name(v) if v.text == var => {
+                            if let Some(sym) = self.symbols.get(&n.text) {
+                                if let Some(&d) = sym.dims.get(p) {
+                                    out.push((d, n.text.clone(), v.span));
+                                }
+                            }
+                        }
+                        other => self.collect_uses(var, other, out),
+                    }
+                }
+            }
+            Expr::Call(f, args, _) => {
+                let rebinds = REDUCTIONS.contains(&f.text.as_str())
+                    && matches!(args.first(),
+                        Some(Arg::Expr(Expr::Name(n))) | Some(Arg::Binder(n, ..)) if n.text == var);
+                if !rebinds {
+                    for a in args {
+                        if let Arg::Expr(x) = a {
+                            self.collect_uses(var, x, out);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn expr(&mut self, e: &Expr) -> Result<Id> {
+        match e {
+            Expr::Num(r, _) => Ok(self.g.num(r.clone())),
+            Expr::Name(n) => self.scalar_name(n),
+            Expr::Index(n, idx, span) => self.index(n, idx, *span),
+            Expr::Neg(a, _) => {
+                let a = self.expr(a)?;
+                Ok(self.g.neg(a))
+            }
+            Expr::Binary(op, a, b, _) => {
+                let x = self.expr(a)?;
+                let y = self.expr(b)?;
+                Ok(match op {
+                    BinOp::Add => self.g.add(x, y),
+                    BinOp::Sub => self.g.sub(x, y),
+                    BinOp::Mul => self.g.mul(x, y),
+                    BinOp::Div => {
+                        if self.g.get(y).is_zero() {
+                            return Err(self.err(b.span(), "division by zero".into()));
+                        }
+                        self.g.div(x, y)
+                    }
+                    BinOp::Pow => {
+                        if self.g.get(x).is_zero() && self.g.get(y).is_negative_num() {
+                            return Err(self.err(e.span(), "0 raised to a negative power".into()));
+                        }
+                        self.g.pow(x, y)
+                    }
+                })
+            }
+            Expr::Call(f, args, span) => self.call(f, args, *span),
+        }
+    }
+
+    fn scalar_name(&mut self, n: &Name) -> Result<Id> {
+        if let Some((_, v)) = self.bound.iter().rev().find(|(b, _)| *b == n.text) {
+            return Ok(self.g.int(*v));
+        }
+        match self.symbols.get(&n.text) {
+            Some(sym) if sym.dims.is_empty() => Ok(sym.items[0]),
+            Some(sym) => {
+                let idx = vec!["i"; sym.dims.len()].join(",");
+                Err(self
+                    .err(
+                        n.span,
+                        format!(
+                            "`{}` is an array of shape {}, used here as a number",
+                            n.text,
+                            shape(&sym.dims)
+                        ),
+                    )
+                    .with_help(format!(
+                        "index it (`{0}[{idx}]`) or reduce it (`sum(i, {0}[{idx}])`)",
+                        n.text
+                    )))
+            }
+            None => Err(self.undeclared(n)),
+        }
+    }
+
+    fn undeclared(&self, n: &Name) -> Error {
+        let mut e = self.err(n.span, format!("`{}` is not declared", n.text));
+        let names = self
+            .order
+            .iter()
+            .map(String::as_str)
+            .chain(self.bound.iter().map(|(b, _)| b.as_str()));
+        e = match did_you_mean(&n.text, names) {
+            Some(s) => e.with_help(format!("did you mean `{s}`?")),
+            None => e.with_help(format!(
+                "declare it before use, e.g. `param {0}` or `data {0} = ...`",
+                n.text
+            )),
+        };
+        e
+    }
+
+    fn index(&mut self, n: &Name, idx: &[Expr], span: Span) -> Result<Id> {
+        let Some(sym) = self.symbols.get(&n.text) else {
+            return Err(self.undeclared(n));
+        };
+        if sym.dims.len() != idx.len() {
+            let what = if sym.dims.is_empty() {
+                format!("`{}` is a scalar and takes no index", n.text)
+            } else {
+                format!(
+                    "`{}` has shape {} and takes {} index{}, not {}",
+                    n.text,
+                    shape(&sym.dims),
+                    sym.dims.len(),
+                    if sym.dims.len() == 1 { "" } else { "es" },
+                    idx.len()
+                )
+            };
+            return Err(self.err(span, what));
+        }
+        let dims = sym.dims.clone();
+        let mut flat = 0usize;
+        for (ix, &d) in idx.iter().zip(&dims) {
+            let v = self.index_value(ix)?;
+            if v < 1 || v > d as i64 {
+                return Err(self
+                    .err(
+                        ix.span(),
+                        format!(
+                            "index {v} is out of range for `{}`, whose indices run 1..{d}",
+                            n.text
+                        ),
+                    )
+                    .with_help("indices start at 1"));
+            }
+            flat = flat * d + (v as usize - 1);
+        }
+        Ok(self.symbols[&n.text].items[flat])
+    }
+
+    /// An index: an integer built from literals and bound index variables with + - *.
+    fn index_value(&mut self, e: &Expr) -> Result<i64> {
+        let bad = |s: &Self| {
+            s.err(
+                e.span(),
+                "an index must be an integer or an index variable (`i`, `i+1`)".into(),
+            )
+        };
+        match e {
+            Expr::Num(r, _) => {
+                if r.is_integer() {
+                    r.to_integer().to_i64().ok_or_else(|| bad(self))
+                } else {
+                    Err(bad(self))
+                }
+            }
+            Expr::Name(n) => match self.bound.iter().rev().find(|(b, _)| *b == n.text) {
+                Some((_, v)) => Ok(*v),
+                None if self.symbols.contains_key(&n.text) => Err(bad(self)),
+                None => Err(self.undeclared(n)),
+            },
+            Expr::Neg(a, _) => Ok(-self.index_value(a)?),
+            Expr::Binary(op @ (BinOp::Add | BinOp::Sub | BinOp::Mul), a, b, _) => {
+                let (x, y) = (self.index_value(a)?, self.index_value(b)?);
+                match op {
+                    BinOp::Add => x.checked_add(y),
+                    BinOp::Sub => x.checked_sub(y),
+                    _ => x.checked_mul(y),
+                }
+                .ok_or_else(|| bad(self))
+            }
+            _ => Err(bad(self)),
+        }
+    }
+
+    fn call(&mut self, f: &Name, args: &[Arg], span: Span) -> Result<Id> {
+        let fname = f.text.as_str();
+        if REDUCTIONS.contains(&fname) {
+            return self.reduction(f, args, span);
+        }
+        if let Some(Arg::Binder(_, _, _, s)) = args.iter().find(|a| matches!(a, Arg::Binder(..))) {
+            return Err(self.err(
+                *s,
+                format!("`{fname}` is not a reduction and takes no `i in a..b`"),
+            ));
+        }
+        let exprs: Vec<&Expr> = args
+            .iter()
+            .map(|a| match a {
+                Arg::Expr(e) => e,
+                Arg::Binder(..) => unreachable!(),
+            })
+            .collect();
+        let arity = |want: usize, me: &Self| -> Result<()> {
+            if exprs.len() == want {
+                Ok(())
+            } else {
+                Err(me.err(
+                    span,
+                    format!(
+                        "`{fname}` takes {want} argument{}, found {}",
+                        if want == 1 { "" } else { "s" },
+                        exprs.len()
+                    ),
+                ))
+            }
+        };
+        if let Some(func) = Func::from_name(fname) {
+            arity(1, self)?;
+            let a = self.expr(exprs[0])?;
+            return Ok(self.g.call(func, a));
+        }
+        match fname {
+            "pow" => {
+                arity(2, self)?;
+                let a = self.expr(exprs[0])?;
+                let b = self.expr(exprs[1])?;
+                Ok(self.g.pow(a, b))
+            }
+            "norm" => {
+                arity(1, self)?;
+                let items = self.whole_array(exprs[0], "norm")?;
+                let squares: Vec<Id> = items.iter().map(|&x| self.g.powi(x, 2)).collect();
+                let s = self.g.sum(squares);
+                Ok(self.g.call(Func::Sqrt, s))
+            }
+            "dot" => {
+                arity(2, self)?;
+                let a = self.whole_array(exprs[0], "dot")?;
+                let b = self.whole_array(exprs[1], "dot")?;
+                if a.len() != b.len() {
+                    return Err(self.err(
+                        span,
+                        format!("`dot` needs vectors of one length, found {} and {}", a.len(), b.len()),
+                    ));
+                }
+                let terms: Vec<Id> = a.iter().zip(&b).map(|(&x, &y)| self.g.mul(x, y)).collect();
+                Ok(self.g.sum(terms))
+            }
+            _ if NON_SMOOTH.contains(&fname) => Err(self
+                .err(f.span, format!("`{fname}` is not smooth, and the counter terms need derivatives of every order"))
+                .with_help("use a smooth stand-in, e.g. softplus(x) for relu(x) or sqrt(x^2 + 1e-6) for abs(x)")),
+            _ => {
+                let known: Vec<&str> = Func::ALL
+                    .iter()
+                    .map(|f| f.name())
+                    .chain(REDUCTIONS)
+                    .chain(OTHER_FUNCTIONS)
+                    .collect();
+                let help = match did_you_mean(fname, known.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("the functions are {}", known.join(", ")),
+                };
+                Err(self.err(f.span, format!("unknown function `{fname}`")).with_help(help))
+            }
+        }
+    }
+
+    /// The entries of an array named as a whole (`norm(w)`, `dot(a, b)`).
+    fn whole_array(&self, e: &Expr, f: &str) -> Result<Vec<Id>> {
+        match e {
+            Expr::Name(n) => match self.symbols.get(&n.text) {
+                Some(sym) if !sym.dims.is_empty() => Ok(sym.items.clone()),
+                Some(_) => Err(self.err(
+                    n.span,
+                    format!("`{f}` needs an array, and `{}` is a scalar", n.text),
+                )),
+                None => Err(self.undeclared(n)),
+            },
+            _ => Err(self.err(
+                e.span(),
+                format!("`{f}` takes the name of an array, e.g. `{f}(w)`"),
+            )),
+        }
+    }
+
+    fn reduction(&mut self, f: &Name, args: &[Arg], span: Span) -> Result<Id> {
+        let usage = || format!("write `{0}(i, expr)` or `{0}(i in 1..n, expr)`", f.text);
+        if args.len() != 2 {
+            return Err(self
+                .err(
+                    span,
+                    format!("`{}` takes an index and an expression", f.text),
+                )
+                .with_help(usage()));
+        }
+        let Arg::Expr(body) = &args[1] else {
+            return Err(self.err(
+                span,
+                format!("`{}`'s second argument must be an expression", f.text),
+            ));
+        };
+        let (var, lo, hi) = match &args[0] {
+            Arg::Binder(v, lo, hi, s) => {
+                if lo > hi {
+                    return Err(self.err(*s, format!("the range {lo}..{hi} is empty")));
+                }
+                (v.clone(), *lo, *hi)
+            }
+            Arg::Expr(Expr::Name(v)) => {
+                if self.symbols.contains_key(&v.text) {
+                    return Err(self
+                        .err(
+                            v.span,
+                            format!(
+                                "`{}` is declared as {} and cannot be a reduction index",
+                                v.text,
+                                self.symbols[&v.text].kind.word()
+                            ),
+                        )
+                        .with_help("use a fresh name such as `i` or `k` for the index"));
+                }
+                (
+                    v.clone(),
+                    1,
+                    self.infer_range(&v.text, v.span, body)? as i64,
+                )
+            }
+            Arg::Expr(other) => {
+                return Err(self
+                    .err(
+                        other.span(),
+                        format!("`{}` needs an index name first", f.text),
+                    )
+                    .with_help(usage()))
+            }
+        };
+        if hi - lo + 1 > MAX_RANGE {
+            return Err(self.err(
+                span,
+                format!("a reduction runs over at most {MAX_RANGE} values"),
+            ));
+        }
+        let mut terms = Vec::with_capacity((hi - lo + 1) as usize);
+        for k in lo..=hi {
+            self.bound.push((var.text.clone(), k));
+            let t = self.expr(body);
+            self.bound.pop();
+            terms.push(t?);
+        }
+        let n = terms.len() as i64;
+        Ok(match f.text.as_str() {
+            "sum" => self.g.sum(terms),
+            "mean" => {
+                let s = self.g.sum(terms);
+                let n = self.g.int(n);
+                self.g.div(s, n)
+            }
+            "prod" => self.g.product(terms),
+            _ => {
+                let exps: Vec<Id> = terms
+                    .into_iter()
+                    .map(|t| self.g.call(Func::Exp, t))
+                    .collect();
+                let s = self.g.sum(exps);
+                self.g.call(Func::Log, s)
+            }
+        })
+    }
+}
+
+/// `[3]`, `[2,3]`, or `a scalar`.
+fn shape(dims: &[usize]) -> String {
+    if dims.is_empty() {
+        "scalar".into()
+    } else {
+        format!(
+            "[{}]",
+            dims.iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    }
+}
+
+/// The name suffixes of an array's entries in row-major order: `""` for a scalar, `[1]`…, `[1,1]`….
+fn index_suffixes(dims: &[usize]) -> Vec<String> {
+    match dims {
+        [] => vec![String::new()],
+        [n] => (1..=*n).map(|i| format!("[{i}]")).collect(),
+        [n, m] => (1..=*n)
+            .flat_map(|i| (1..=*m).map(move |j| format!("[{i},{j}]")))
+            .collect(),
+        _ => unreachable!("arrays have at most two indices"),
+    }
+}

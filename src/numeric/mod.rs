@@ -1,0 +1,22 @@
+//! The numeric layer, the only place floating point appears: expressions compiled to
+//! straight-line programs that keep the graph's sharing, and their evaluation with domain checks.
+
+mod evaluate;
+mod program;
+
+pub use evaluate::{evaluate, Evaluation};
+pub use program::{DomainError, Program};
+
+use num_rational::BigRational;
+use num_traits::ToPrimitive;
+
+/// The nearest `f64` to an exact rational (±inf when out of range).
+///
+/// ```
+/// use num_rational::BigRational;
+/// let third = BigRational::new(1.into(), 3.into());
+/// assert_eq!(eomderive::numeric::to_f64(&third), 1.0 / 3.0);
+/// ```
+pub fn to_f64(r: &BigRational) -> f64 {
+    r.to_f64().unwrap_or(f64::NAN)
+}

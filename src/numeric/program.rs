@@ -1,0 +1,198 @@
+//! Straight-line programs: one instruction per shared node, evaluated in order.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use super::to_f64;
+use crate::expr::{Func, Graph, Id, Op, VarId};
+
+#[derive(Debug, Clone, Copy)]
+enum Instr {
+    Const(f64),
+    Var(usize),
+    Add(usize, usize),
+    Sub(usize, usize),
+    Mul(usize, usize),
+    Div(usize, usize),
+    Powi(usize, i32),
+    Pow(usize, usize),
+    Neg(usize),
+    Call(Func, usize),
+}
+
+/// The loss (or one of its derived expressions) is undefined at the point evaluated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DomainError {
+    /// The graph node whose value is undefined.
+    pub node: Id,
+    /// What happened, e.g. `log of -0.5`.
+    pub what: String,
+}
+
+impl fmt::Display for DomainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+/// A compiled straight-line program computing some roots of a [`Graph`] from the parameters.
+///
+/// ```
+/// use eomderive::expr::{Graph, VarId, Func};
+/// use eomderive::numeric::Program;
+/// let mut g = Graph::new();
+/// let u = g.var(VarId(0));
+/// let l = g.call(Func::Log, u);
+/// let p = Program::compile(&g, &[l]);
+/// assert!((p.eval(&[std::f64::consts::E]).unwrap()[0] - 1.0).abs() < 1e-15);
+/// assert_eq!(p.eval(&[-1.0]).unwrap_err().what, "log of -1");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Program {
+    code: Vec<Instr>,
+    nodes: Vec<Id>,
+    roots: Vec<usize>,
+}
+
+impl Program {
+    /// Compiles the cone of `roots`; each shared node becomes one instruction.
+    pub fn compile(g: &Graph, roots: &[Id]) -> Program {
+        let cone = g.cone(roots);
+        let mut slot: HashMap<Id, usize> = HashMap::with_capacity(cone.len());
+        let mut code = Vec::with_capacity(cone.len());
+        for &id in &cone {
+            let s = |c: &Id| slot[c];
+            let instr = match g.get(id) {
+                Op::Num(r) => Instr::Const(to_f64(r.value())),
+                Op::Var(VarId(v)) => Instr::Var(*v as usize),
+                Op::Add([a, b]) => Instr::Add(s(a), s(b)),
+                Op::Sub([a, b]) => Instr::Sub(s(a), s(b)),
+                Op::Mul([a, b]) => Instr::Mul(s(a), s(b)),
+                Op::Div([a, b]) => Instr::Div(s(a), s(b)),
+                Op::Pow([a, b]) => match small_integer(g, *b) {
+                    Some(n) => Instr::Powi(s(a), n),
+                    None => Instr::Pow(s(a), s(b)),
+                },
+                Op::Neg(a) => Instr::Neg(s(a)),
+                Op::Call(f, [a]) => Instr::Call(*f, s(a)),
+            };
+            slot.insert(id, code.len());
+            code.push(instr);
+        }
+        Program {
+            roots: roots.iter().map(|r| slot[r]).collect(),
+            code,
+            nodes: cone,
+        }
+    }
+
+    /// Number of instructions.
+    pub fn len(&self) -> usize {
+        self.code.len()
+    }
+
+    /// True for a program with no instructions.
+    pub fn is_empty(&self) -> bool {
+        self.code.is_empty()
+    }
+
+    /// Evaluates the roots at `x` (one value per parameter). A value that is undefined
+    /// (log of a negative, division by zero, overflow) is an error naming its node; no NaN or
+    /// infinity is ever returned.
+    pub fn eval(&self, x: &[f64]) -> Result<Vec<f64>, DomainError> {
+        let mut v = vec![0.0f64; self.code.len()];
+        for (k, ins) in self.code.iter().enumerate() {
+            let bad = |what: String| DomainError {
+                node: self.nodes[k],
+                what,
+            };
+            let r = match *ins {
+                Instr::Const(c) => c,
+                Instr::Var(i) => x[i],
+                Instr::Add(a, b) => v[a] + v[b],
+                Instr::Sub(a, b) => v[a] - v[b],
+                Instr::Mul(a, b) => v[a] * v[b],
+                Instr::Div(a, b) => {
+                    if v[b] == 0.0 {
+                        return Err(bad("division by zero".into()));
+                    }
+                    v[a] / v[b]
+                }
+                Instr::Powi(a, n) => {
+                    if v[a] == 0.0 && n < 0 {
+                        return Err(bad("0 raised to a negative power".into()));
+                    }
+                    v[a].powi(n)
+                }
+                Instr::Pow(a, b) => {
+                    if v[a] < 0.0 {
+                        return Err(bad(format!(
+                            "{} raised to the non-integer power {}",
+                            v[a], v[b]
+                        )));
+                    }
+                    if v[a] == 0.0 && v[b] <= 0.0 {
+                        return Err(bad(format!("0 raised to the power {}", v[b])));
+                    }
+                    v[a].powf(v[b])
+                }
+                Instr::Neg(a) => -v[a],
+                Instr::Call(f, a) => call(f, v[a]).map_err(bad)?,
+            };
+            if !r.is_finite() {
+                return Err(bad(if x.iter().all(|t| t.is_finite()) {
+                    "overflow (the value is too large for floating point)".into()
+                } else {
+                    "a parameter value is not finite".into()
+                }));
+            }
+            v[k] = r;
+        }
+        Ok(self.roots.iter().map(|&r| v[r]).collect())
+    }
+}
+
+fn small_integer(g: &Graph, id: Id) -> Option<i32> {
+    let r = g.as_num(id)?;
+    if !r.is_integer() {
+        return None;
+    }
+    num_traits::ToPrimitive::to_i32(&r.to_integer()).filter(|n| n.abs() <= 1 << 16)
+}
+
+fn call(f: Func, x: f64) -> Result<f64, String> {
+    Ok(match f {
+        Func::Exp => x.exp(),
+        Func::Log => {
+            if x <= 0.0 {
+                return Err(format!("log of {x}"));
+            }
+            x.ln()
+        }
+        Func::Sqrt => {
+            if x < 0.0 {
+                return Err(format!("square root of {x}"));
+            }
+            x.sqrt()
+        }
+        Func::Sin => x.sin(),
+        Func::Cos => x.cos(),
+        Func::Tan => x.tan(),
+        Func::Tanh => x.tanh(),
+        Func::Sigmoid => {
+            if x >= 0.0 {
+                1.0 / (1.0 + (-x).exp())
+            } else {
+                let e = x.exp();
+                e / (1.0 + e)
+            }
+        }
+        Func::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
+        Func::Log1p => {
+            if x <= -1.0 {
+                return Err(format!("log1p of {x}"));
+            }
+            x.ln_1p()
+        }
+    })
+}
