@@ -8,7 +8,7 @@
 //! use eomderive::{analyze, lang::Source, Options};
 //! let report = analyze(&Source::inline("(u*v - 1)^2/2"), &Options::default()).unwrap();
 //! let text = eomderive::render::text(&report);
-//! assert!(text.contains("∂f/∂u = v*t1"));
+//! assert!(text.contains("∂f/∂u = t1*v"));
 //! assert!(text.contains("t1 = u*v - 1"));
 //! ```
 
