@@ -2,14 +2,15 @@
 //! dθ/dt = −∇f − η ξ_1 − η² ξ_2 − …, exactly, for a loss written in a small language.
 //!
 //! The pipeline runs one way: text ([`lang`]) → model → derivatives ([`expr`]) → counter terms
-//! ([`series`]) → renderers ([`render`]) and the numeric layer ([`numeric`]).
+//! ([`series`], generic trees instantiated on the model) → simplified shared expressions →
+//! renderers ([`render`]) and the numeric layer ([`numeric`]).
 //!
 //! ```
-//! use eomderive::{analyze, lang::Source, Options};
-//! let report = analyze(&Source::inline("(u*v - 1)^2/2"), &Options::default()).unwrap();
-//! let text = eomderive::render::text(&report);
-//! assert!(text.contains("∂f/∂u = t1*v"));
+//! use eomderive::{derive, lang::Source, Options};
+//! let d = derive(&Source::inline("(u*v - 1)^2/2"), &Options { order: 1, ..Options::default() }).unwrap();
+//! let text = eomderive::render::text(&d);
 //! assert!(text.contains("t1 = u*v - 1"));
+//! assert_eq!(d.xi.len(), 1); // ξ_1, one expression per parameter
 //! ```
 
 pub mod error;
@@ -19,33 +20,69 @@ pub mod numeric;
 pub mod render;
 pub mod series;
 
+use std::time::{Duration, Instant};
+
 pub use error::{Error, ErrorKind, Result};
 
 use expr::{Diff, Id};
 use lang::{Model, Source};
+use series::GenericSeries;
 
-/// What to compute besides the derivation itself.
-#[derive(Debug, Clone, Default)]
+/// Largest order derived for a specific loss. The generic form goes to [`series::MAX_ORDER`];
+/// a loss-specific derivation grows with the number of trees (115 at order 7) times the size of
+/// the loss's derivatives, so past this the output is too large to be useful.
+pub const MAX_LOSS_ORDER: usize = 8;
+
+/// What to derive and where to evaluate it.
+#[derive(Debug, Clone)]
 pub struct Options {
+    /// Derive ξ_1..ξ_order (0: only the gradient).
+    pub order: usize,
     /// `--at`: parameter values (`u=0.3,w[2]=-1`) overriding the file's initial values.
     pub at: Option<String>,
 }
 
-/// Everything derived for one loss, ready for the renderers.
+impl Default for Options {
+    /// Order 2 and the file's initial point, as the command line does.
+    fn default() -> Options {
+        Options { order: 2, at: None }
+    }
+}
+
+/// Everything derived for one loss, ready for the renderers and the numeric layer.
 #[derive(Debug, Clone)]
-pub struct Report {
+pub struct Derivation {
     /// The lowered loss; its graph also holds every derived expression below.
     pub model: Model,
     /// ∂f/∂θ_i for each parameter.
     pub gradient: Vec<Id>,
+    /// `xi[k-1][i]`: component `i` of the counter term ξ_k.
+    pub xi: Vec<Vec<Id>>,
     /// Values at the requested point, or at the file's initial point when it is complete.
     pub evaluation: Option<numeric::Evaluation>,
+    /// Size of the shared straight-line program computing ξ_1..ξ_K (DESIGN.md §4.2).
+    pub ops: usize,
+    /// Wall time of parsing and derivation (not evaluation or rendering).
+    pub elapsed: Duration,
 }
 
-/// Parses the loss, differentiates it and evaluates it where a point is known.
-///
-/// A loss given inline that does not parse is reported as such; see [`Source`].
-pub fn analyze(source: &Source, options: &Options) -> Result<Report> {
+/// Parses the loss, derives its gradient and counter terms ξ_1..ξ_order, and evaluates them
+/// where a point is known.
+pub fn derive(source: &Source, options: &Options) -> Result<Derivation> {
+    let start = Instant::now();
+    if options.order > MAX_LOSS_ORDER {
+        return Err(Error::new(
+            ErrorKind::Limit,
+            format!(
+                "order {} is past the limit for a specific loss ({MAX_LOSS_ORDER})",
+                options.order
+            ),
+        )
+        .with_help(format!(
+            "derive at most --order {MAX_LOSS_ORDER}; the loss-independent form goes to --generic --order {}",
+            series::MAX_ORDER
+        )));
+    }
     let mut model = lang::parse(source).map_err(|e| match e.kind {
         ErrorKind::Parse if source.is_inline() => Error {
             message: format!(
@@ -58,6 +95,15 @@ pub fn analyze(source: &Source, options: &Options) -> Result<Report> {
     })?;
     let mut diff = Diff::new(model.params.len());
     let gradient = diff.gradient(&mut model.graph, model.loss);
+    let xi = if options.order == 0 {
+        Vec::new()
+    } else {
+        let generic = generic(options.order)?;
+        series::instantiate(&generic, &mut model.graph, &mut diff, &gradient)
+    };
+    let all_xi: Vec<Id> = xi.iter().flatten().copied().collect();
+    let ops = model.graph.op_count(&all_xi);
+    let elapsed = start.elapsed();
     let point = match (&options.at, model.initial_point()) {
         (None, None) => None,
         (at, _) => Some(lang::parse_point(&model, at.as_deref())?),
@@ -65,29 +111,51 @@ pub fn analyze(source: &Source, options: &Options) -> Result<Report> {
     let evaluation = match point {
         None => None,
         Some(p) => Some(
-            numeric::evaluate(&model.graph, model.loss, &gradient, &p)
+            numeric::evaluate(&model.graph, model.loss, &gradient, &xi, &p)
                 .map_err(|e| domain_error(&model, &gradient, e))?,
         ),
     };
-    Ok(Report {
+    Ok(Derivation {
         model,
         gradient,
+        xi,
         evaluation,
+        ops,
+        elapsed,
+    })
+}
+
+/// The loss-independent counter terms ξ_1..ξ_order as exact sums over trees.
+///
+/// ```
+/// let s = eomderive::generic(3).unwrap();
+/// assert_eq!(s.xi[2].len(), 3); // ξ_3 = 1/12 T(Hg, g) + 1/12 H T(g, g) + 1/4 H H H g
+/// assert_eq!(eomderive::generic(0).unwrap_err().exit_code(), 2);
+/// ```
+pub fn generic(order: usize) -> Result<GenericSeries> {
+    series::counter_terms(order).map_err(|e| {
+        Error::new(ErrorKind::Limit, e.to_string()).with_help(format!(
+            "choose --order between 1 and {}",
+            series::MAX_ORDER
+        ))
     })
 }
 
 /// A domain error at a point, naming the subexpression that is undefined.
 fn domain_error(model: &Model, gradient: &[Id], e: numeric::DomainError) -> Error {
     let in_loss = model.graph.cone(&[model.loss]).contains(&e.node);
+    let in_gradient = model.graph.cone(gradient).contains(&e.node);
     let p = render::Printer::new(&model.graph, &model.params, &[], &[e.node]);
     let mut sub = p.expr(e.node);
     if sub.chars().count() > 80 {
         sub = sub.chars().take(77).collect::<String>() + "...";
     }
-    let whose = if in_loss || gradient.is_empty() {
+    let whose = if in_loss {
         "the loss"
-    } else {
+    } else if in_gradient {
         "the gradient of the loss"
+    } else {
+        "a counter term"
     };
     Error::new(
         ErrorKind::Domain,

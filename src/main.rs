@@ -3,17 +3,24 @@
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use eomderive::{analyze, lang::Source, render, Options};
+use eomderive::{derive, generic, lang::Source, render, Error, ErrorKind, Options};
 
-/// Derive the counter terms of gradient descent's equation of motion for a loss.
+/// Derive the counter terms ξ_k of gradient descent's equation of motion,
+/// dθ/dt = -∇f - η ξ_1 - η² ξ_2 - ..., exactly, for a loss.
 #[derive(Parser, Debug)]
 #[command(name = "eomderive", version, about)]
 struct Cli {
     /// A loss file, `-` for standard input, or the loss itself, e.g. "(u*v - 1)^2/2".
-    loss: String,
+    loss: Option<String>,
+    /// Derive ξ_1..ξ_K.
+    #[arg(long, value_name = "K", default_value_t = 2, value_parser = parse_order)]
+    order: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Print the loss-independent tree form of ξ_1..ξ_K (no LOSS).
+    #[arg(long)]
+    generic: bool,
     /// Evaluate at this point: NAME=VALUE,... (vector entries as w[2]=0.4).
     #[arg(long, value_name = "NAME=VALUE,...")]
     at: Option<String>,
@@ -22,15 +29,54 @@ struct Cli {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Format {
     Text,
+    Latex,
     Json,
 }
 
+fn parse_order(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("the order must be at least 1 (counter terms start at ξ_1)".into()),
+        Ok(k) => Ok(k),
+        Err(_) => Err(format!(
+            "`{s}` is not a whole number; give the order K as 1, 2, 3, ..."
+        )),
+    }
+}
+
 fn run(cli: Cli) -> eomderive::Result<String> {
-    let source = Source::from_argument(&cli.loss)?;
-    let report = analyze(&source, &Options { at: cli.at })?;
+    if cli.generic {
+        if let Some(loss) = cli.loss {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!("--generic takes no LOSS (found `{loss}`)"),
+            )
+            .with_help(
+                "the generic form is the same for every loss; drop the LOSS argument or --generic",
+            ));
+        }
+        let s = generic(cli.order)?;
+        return Ok(match cli.format {
+            Format::Text => render::generic_text(&s),
+            Format::Latex => render::generic_latex(&s),
+            Format::Json => render::generic_json(&s),
+        });
+    }
+    let Some(loss) = cli.loss else {
+        return Err(Error::new(ErrorKind::Usage, "no LOSS given")
+            .with_help("give a loss file, `-` for standard input, or the loss itself, e.g. eomderive \"(u*v - 1)^2/2\"; or use --generic"));
+    };
+    let source = Source::from_argument(&loss)?;
+    let d = derive(
+        &source,
+        &Options {
+            order: cli.order,
+            at: cli.at,
+        },
+    )?;
     Ok(match cli.format {
-        Format::Text => render::text(&report),
-        Format::Json => render::json(&report),
+        Format::Text => render::text(&d),
+        Format::Latex => render::latex(&d),
+        Format::Json => render::json(&d),
     })
 }
 
@@ -40,18 +86,17 @@ fn main() -> ExitCode {
     let result = std::thread::Builder::new()
         .stack_size(512 << 20)
         .spawn(move || run(cli))
-        .expect("spawn the worker thread")
-        .join();
+        .map(|h| h.join());
     match result {
-        Ok(Ok(out)) => {
+        Ok(Ok(Ok(out))) => {
             print!("{out}");
             ExitCode::SUCCESS
         }
-        Ok(Err(e)) => {
+        Ok(Ok(Err(e))) => {
             eprintln!("{e}");
             ExitCode::from(e.exit_code() as u8)
         }
-        Err(_) => {
+        _ => {
             eprintln!("error: internal error (please report it with the input that caused it)");
             ExitCode::from(1)
         }

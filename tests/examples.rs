@@ -31,9 +31,17 @@ fn every_example_runs_in_text_and_json() {
         assert_eq!(code, 0, "{rel}: {err}");
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         let params = v["params"].as_array().unwrap();
-        assert_eq!(v["gradient"].as_array().unwrap().len(), params.len(), "{rel}");
+        assert_eq!(
+            v["gradient"].as_array().unwrap().len(),
+            params.len(),
+            "{rel}"
+        );
         let ev = &v["evaluation"];
-        assert_eq!(ev["gradient"].as_array().unwrap().len(), params.len(), "{rel}");
+        assert_eq!(
+            ev["gradient"].as_array().unwrap().len(),
+            params.len(),
+            "{rel}"
+        );
         assert!(ev["loss"].as_f64().unwrap().is_finite(), "{rel}");
         assert!(!json.contains("NaN") && !json.contains("null"), "{rel}");
     }
@@ -43,18 +51,21 @@ fn every_example_runs_in_text_and_json() {
 fn lowered_loss_and_gradient_snapshots() {
     for path in examples() {
         let m = common::load(&path);
-        let report = eomderive::analyze(
+        let report = eomderive::derive(
             &eomderive::lang::Source::from_bytes(
                 &format!("examples/{}", stem(&path)),
                 std::fs::read(&path).unwrap(),
             )
             .unwrap(),
-            &Default::default(),
+            &eomderive::Options { order: 0, at: None },
         )
         .unwrap();
         assert_eq!(report.model.params, m.params);
         snapshot_settings().bind(|| {
-            insta::assert_snapshot!(format!("lowered_{}", stem(&path)), eomderive::render::text(&report));
+            insta::assert_snapshot!(
+                format!("lowered_{}", stem(&path)),
+                eomderive::render::text(&report)
+            );
         });
     }
 }

@@ -348,6 +348,26 @@ impl Graph {
             .collect()
     }
 
+    /// The operation count of the shared straight-line program computing `roots`: every
+    /// non-leaf node of their cone counts one (an n-term sum built from binary additions counts
+    /// n−1; a power, a negation, a function call each count one).
+    ///
+    /// ```
+    /// use eomderive::expr::{Graph, VarId, Func};
+    /// let mut g = Graph::new();
+    /// let (u, v) = (g.var(VarId(0)), g.var(VarId(1)));
+    /// let uv = g.mul(u, v);
+    /// let t = g.call(Func::Tanh, uv);
+    /// let s = g.add(t, uv);
+    /// assert_eq!(g.op_count(&[s, t]), 3); // u*v shared, tanh, +
+    /// ```
+    pub fn op_count(&self, roots: &[Id]) -> usize {
+        self.cone(roots)
+            .into_iter()
+            .filter(|&id| !egg::Language::is_leaf(self.get(id)))
+            .count()
+    }
+
     /// Replaces variables by expressions (`subst[v]` for `Var(v)` where present), rebuilding
     /// the cone of `roots` through the smart constructors. `memo` caches results per node for
     /// one substitution and may be reused across calls with the same substitution.

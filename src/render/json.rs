@@ -3,13 +3,23 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::Printer;
-use crate::Report;
+use super::text::roots;
+use super::{trees, Printer, Style};
+use crate::series::GenericSeries;
+use crate::Derivation;
 
 #[derive(Serialize)]
 struct Binding {
     name: String,
     expr: String,
+    latex: String,
+}
+
+#[derive(Serialize)]
+struct CounterTerm {
+    k: usize,
+    components: Vec<String>,
+    latex: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -17,37 +27,58 @@ struct Evaluation {
     at: Map<String, Value>,
     loss: f64,
     gradient: Vec<f64>,
+    xi: Vec<Vec<f64>>,
+}
+
+#[derive(Serialize)]
+struct Stats {
+    ops: usize,
+    derive_seconds: f64,
 }
 
 #[derive(Serialize)]
 struct Output {
     params: Vec<String>,
+    order: usize,
     loss: String,
     gradient: Vec<String>,
+    counter_terms: Vec<CounterTerm>,
     bindings: Vec<Binding>,
     #[serde(skip_serializing_if = "Option::is_none")]
     evaluation: Option<Evaluation>,
+    stats: Stats,
 }
 
-/// The whole report as one JSON object (pretty-printed, newline-terminated).
+/// A derivation as one JSON object (pretty-printed, newline-terminated).
 ///
-/// Expressions are strings in the loss language; names in `bindings` are shared
-/// subexpressions they refer to, each defined in terms of earlier ones.
-pub fn json(report: &Report) -> String {
-    let m = &report.model;
-    let mut roots = vec![m.loss];
-    roots.extend(&report.gradient);
-    let p = Printer::new(&m.graph, &m.params, &m.names, &roots);
+/// Expressions are strings in the loss language (and LaTeX); `bindings` defines the shared
+/// subexpressions they refer to, each in terms of earlier ones.
+pub fn json(d: &Derivation) -> String {
+    let m = &d.model;
+    let p = Printer::new(&m.graph, &m.params, &m.names, &roots(d));
+    let text_bindings = p.bindings();
+    let latex_bindings = p.styled_bindings(Style::Latex);
     let out = Output {
         params: m.params.clone(),
+        order: d.xi.len(),
         loss: p.expr(m.loss),
-        gradient: report.gradient.iter().map(|&g| p.expr(g)).collect(),
-        bindings: p
-            .bindings()
-            .into_iter()
-            .map(|(name, expr)| Binding { name, expr })
+        gradient: d.gradient.iter().map(|&g| p.expr(g)).collect(),
+        counter_terms: d
+            .xi
+            .iter()
+            .enumerate()
+            .map(|(k, xi)| CounterTerm {
+                k: k + 1,
+                components: xi.iter().map(|&c| p.expr(c)).collect(),
+                latex: xi.iter().map(|&c| p.styled(Style::Latex, c)).collect(),
+            })
             .collect(),
-        evaluation: report.evaluation.as_ref().map(|ev| Evaluation {
+        bindings: text_bindings
+            .into_iter()
+            .zip(latex_bindings)
+            .map(|((name, expr), (_, latex))| Binding { name, expr, latex })
+            .collect(),
+        evaluation: d.evaluation.as_ref().map(|ev| Evaluation {
             at: m
                 .params
                 .iter()
@@ -56,9 +87,71 @@ pub fn json(report: &Report) -> String {
                 .collect(),
             loss: ev.loss,
             gradient: ev.gradient.clone(),
+            xi: ev.xi.clone(),
         }),
+        stats: Stats {
+            ops: d.ops,
+            derive_seconds: d.elapsed.as_secs_f64(),
+        },
     };
-    let mut s = serde_json::to_string_pretty(&out).expect("plain data serialises");
+    to_string(&out)
+}
+
+#[derive(Serialize)]
+struct GenericTerm {
+    coefficient: String,
+    tree: String,
+    text: String,
+    latex: String,
+}
+
+#[derive(Serialize)]
+struct GenericOrder {
+    k: usize,
+    terms: Vec<GenericTerm>,
+}
+
+#[derive(Serialize)]
+struct GenericOutput {
+    order: usize,
+    generic: Vec<GenericOrder>,
+}
+
+/// The loss-independent counter terms as JSON: per ξ_k, each tree's exact coefficient, its
+/// bracket form (`[•]` = H g) and its elementary differential in text and LaTeX.
+///
+/// ```
+/// let s = eomderive::generic(1).unwrap();
+/// let v: serde_json::Value = serde_json::from_str(&eomderive::render::generic_json(&s)).unwrap();
+/// assert_eq!(v["generic"][0]["terms"][0]["coefficient"], "1/2");
+/// assert_eq!(v["generic"][0]["terms"][0]["tree"], "[•]");
+/// ```
+pub fn generic_json(series: &GenericSeries) -> String {
+    let out = GenericOutput {
+        order: series.xi.len(),
+        generic: series
+            .xi
+            .iter()
+            .enumerate()
+            .map(|(k, terms)| GenericOrder {
+                k: k + 1,
+                terms: terms
+                    .iter()
+                    .map(|(t, c)| GenericTerm {
+                        coefficient: c.to_string(),
+                        tree: series.forest.bracket(*t),
+                        text: trees::text(&series.forest, *t),
+                        latex: trees::latex(&series.forest, *t),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    to_string(&out)
+}
+
+fn to_string(v: &impl Serialize) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("plain data serialises");
     s.push('\n');
     s
 }

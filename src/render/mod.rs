@@ -1,7 +1,52 @@
-//! Output formats: the only place that knows how results look as text and JSON.
+//! Output formats: the only place that knows how results look as text, LaTeX and JSON.
+//!
+//! [`Printer`] names shared subexpressions once and prints expressions in either syntax;
+//! [`trees`] prints elementary differentials; the `text`, `latex` and `json` functions lay out
+//! a whole [`Derivation`](crate::Derivation) or [`GenericSeries`](crate::series::GenericSeries).
 
 mod json;
+mod latex;
+mod printer;
 mod text;
+pub mod trees;
 
-pub use json::json;
-pub use text::{text, Printer};
+pub use json::{generic_json, json};
+pub use latex::{generic_latex, latex};
+pub use printer::{Printer, Style};
+pub use text::{generic_text, text};
+
+use num_rational::BigRational;
+use num_traits::{One, Signed};
+
+/// `c X` for a term of a sum: the coefficient in front of a product, `1` omitted, with the sign
+/// separated so that terms can be joined with ` + ` / ` - `.
+pub(crate) fn signed_terms(
+    terms: &[(BigRational, String)],
+    coef: impl Fn(&BigRational) -> String,
+) -> String {
+    let mut out = String::new();
+    for (k, (c, x)) in terms.iter().enumerate() {
+        let negative = c.is_negative();
+        match (k, negative) {
+            (0, true) => out.push('-'),
+            (0, false) => {}
+            (_, true) => out.push_str(" - "),
+            (_, false) => out.push_str(" + "),
+        }
+        let a = c.abs();
+        if !a.is_one() {
+            out.push_str(&coef(&a));
+            out.push(' ');
+        }
+        out.push_str(x);
+    }
+    if out.is_empty() {
+        out.push('0');
+    }
+    out
+}
+
+/// The display name of ξ_k's component for a parameter, in text.
+pub(crate) fn component_label(k: usize, param: &str) -> String {
+    format!("ξ_{k}[{param}]")
+}

@@ -26,7 +26,9 @@
 //! coefficients.
 
 mod counter;
+mod instantiate;
 mod tree;
 
 pub use counter::{counter_terms, GenericSeries, SeriesError, MAX_ORDER};
+pub use instantiate::instantiate;
 pub use tree::{Forest, TreeId};

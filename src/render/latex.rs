@@ -1,0 +1,87 @@
+//! LaTeX reports: one `aligned` block, ready for a paper.
+
+use std::fmt::Write;
+
+use super::text::roots;
+use super::{signed_terms, trees, Printer, Style};
+use crate::series::GenericSeries;
+use crate::Derivation;
+
+/// A rational coefficient in LaTeX (`\frac{1}{12}`, `3`).
+pub(crate) fn latex_rational(c: &num_rational::BigRational) -> String {
+    if c.is_integer() {
+        c.to_string()
+    } else {
+        format!(r"\frac{{{}}}{{{}}}", c.numer(), c.denom())
+    }
+}
+
+/// A derivation as LaTeX: the gradient and ξ_k components, then the shared subexpressions.
+pub fn latex(d: &Derivation) -> String {
+    let m = &d.model;
+    let p = Printer::new(&m.graph, &m.params, &m.names, &roots(d));
+    let mut lines = Vec::new();
+    for (name, g) in m.params.iter().zip(&d.gradient) {
+        lines.push(format!(
+            r"\partial_{{{}}} f &= {}",
+            p.name(Style::Latex, name),
+            p.styled(Style::Latex, *g)
+        ));
+    }
+    for (k, xi) in d.xi.iter().enumerate() {
+        for (name, c) in m.params.iter().zip(xi) {
+            lines.push(format!(
+                r"\xi_{{{},{}}} &= {}",
+                k + 1,
+                p.name(Style::Latex, name),
+                p.styled(Style::Latex, *c)
+            ));
+        }
+    }
+    let bindings = p.styled_bindings(Style::Latex);
+    if !bindings.is_empty() {
+        lines.push(r"&\text{where}".into());
+        for (n, b) in bindings {
+            lines.push(format!("{n} &= {b}"));
+        }
+    }
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "% dθ/dt = -∇f - η ξ_1 - η^2 ξ_2 - ... ; parameters: {}",
+        m.params.join(", ")
+    );
+    let _ = writeln!(s, r"\begin{{aligned}}");
+    let _ = writeln!(s, "{}", lines.join(" \\\\\n"));
+    let _ = writeln!(s, r"\end{{aligned}}");
+    s
+}
+
+/// The loss-independent counter terms in LaTeX, one `aligned` row per ξ_k.
+///
+/// ```
+/// let s = eomderive::generic(1).unwrap();
+/// assert!(eomderive::render::generic_latex(&s).contains(r"\xi_{1} &= \frac{1}{2} \nabla^{2} f\,\nabla f"));
+/// ```
+pub fn generic_latex(series: &GenericSeries) -> String {
+    let rows: Vec<String> = series
+        .xi
+        .iter()
+        .enumerate()
+        .map(|(k, terms)| {
+            let terms: Vec<_> = terms
+                .iter()
+                .map(|(t, c)| (c.clone(), trees::latex(&series.forest, *t)))
+                .collect();
+            format!(
+                r"\xi_{{{}}} &= {}",
+                k + 1,
+                signed_terms(&terms, latex_rational)
+            )
+        })
+        .collect();
+    format!(
+        "\\begin{{aligned}}\n{}\n\\end{{aligned}}\n",
+        rows.join(" \\\\\n")
+    )
+}
