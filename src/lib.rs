@@ -40,12 +40,18 @@ pub struct Options {
     pub order: usize,
     /// `--at`: parameter values (`u=0.3,w[2]=-1`) overriding the file's initial values.
     pub at: Option<String>,
+    /// Bounds on the simplifier.
+    pub limits: expr::Limits,
 }
 
 impl Default for Options {
     /// Order 2 and the file's initial point, as the command line does.
     fn default() -> Options {
-        Options { order: 2, at: None }
+        Options {
+            order: 2,
+            at: None,
+            limits: expr::Limits::default(),
+        }
     }
 }
 
@@ -62,6 +68,8 @@ pub struct Derivation {
     pub evaluation: Option<numeric::Evaluation>,
     /// Size of the shared straight-line program computing ξ_1..ξ_K (DESIGN.md §4.2).
     pub ops: usize,
+    /// What the simplifier did to the loss, gradient and counter terms together.
+    pub simplification: expr::Outcome,
     /// Wall time of parsing and derivation (not evaluation or rendering).
     pub elapsed: Duration,
 }
@@ -101,6 +109,16 @@ pub fn derive(source: &Source, options: &Options) -> Result<Derivation> {
         let generic = generic(options.order)?;
         series::instantiate(&generic, &mut model.graph, &mut diff, &gradient)
     };
+    // Simplify the loss, gradient and counter terms together, so that what they share stays
+    // shared.
+    let n = gradient.len();
+    let mut roots = vec![model.loss];
+    roots.extend(&gradient);
+    roots.extend(xi.iter().flatten());
+    let (roots, simplification) = expr::simplify(&mut model.graph, &roots, &options.limits);
+    model.loss = roots[0];
+    let gradient = roots[1..=n].to_vec();
+    let xi: Vec<Vec<Id>> = roots[n + 1..].chunks(n).map(<[Id]>::to_vec).collect();
     let all_xi: Vec<Id> = xi.iter().flatten().copied().collect();
     let ops = model.graph.op_count(&all_xi);
     let elapsed = start.elapsed();
@@ -121,6 +139,7 @@ pub fn derive(source: &Source, options: &Options) -> Result<Derivation> {
         xi,
         evaluation,
         ops,
+        simplification,
         elapsed,
     })
 }

@@ -66,13 +66,12 @@ fn run(cli: Cli) -> eomderive::Result<String> {
             .with_help("give a loss file, `-` for standard input, or the loss itself, e.g. eomderive \"(u*v - 1)^2/2\"; or use --generic"));
     };
     let source = Source::from_argument(&loss)?;
-    let d = derive(
-        &source,
-        &Options {
-            order: cli.order,
-            at: cli.at,
-        },
-    )?;
+    let options = Options {
+        order: cli.order,
+        at: cli.at,
+        ..Options::default()
+    };
+    let d = derive(&source, &options)?;
     Ok(match cli.format {
         Format::Text => render::text(&d),
         Format::Latex => render::latex(&d),

@@ -14,7 +14,10 @@ fn fd(f: &Program, x: &[f64], j: usize, h: f64) -> Vec<f64> {
     xp[j] += h;
     xm[j] -= h;
     let (fp, fm) = (f.eval(&xp).unwrap(), f.eval(&xm).unwrap());
-    fp.iter().zip(&fm).map(|(a, b)| (a - b) / (2.0 * h)).collect()
+    fp.iter()
+        .zip(&fm)
+        .map(|(a, b)| (a - b) / (2.0 * h))
+        .collect()
 }
 
 fn points(x0: &[f64]) -> [Vec<f64>; 2] {
@@ -66,7 +69,11 @@ fn hessian_matches_finite_differences_and_is_symmetric() {
                         stem(&path),
                         col[i]
                     );
-                    assert!(close(e, exact[i * n + j], 1e-12), "{}: H not symmetric", stem(&path));
+                    assert!(
+                        close(e, exact[i * n + j], 1e-12),
+                        "{}: H not symmetric",
+                        stem(&path)
+                    );
                 }
             }
         }
@@ -84,7 +91,7 @@ fn higher_directional_derivatives_match_finite_differences() {
         let mut d = Diff::new(n);
         let grad = d.gradient(&mut m.graph, m.loss);
         let x = initial(&m);
-        let hg = d.gradient_directional(&mut m.graph, &grad, &[grad.clone()]);
+        let hg = d.gradient_directional(&mut m.graph, &grad, std::slice::from_ref(&grad));
         let dirs = [grad.clone(), hg.clone(), grad.clone()];
         // The directions' values at x, frozen as exact constants of the graph.
         let frozen: Vec<Vec<Id>> = dirs
@@ -103,13 +110,19 @@ fn higher_directional_derivatives_match_finite_differences() {
             let live = Program::compile(&m.graph, &live).eval(&x).unwrap();
             let fixed = Program::compile(&m.graph, &fixed).eval(&x).unwrap();
             let lower = Program::compile(&m.graph, &lower);
-            let v: Vec<f64> = Program::compile(&m.graph, &dirs[order - 1]).eval(&x).unwrap();
+            let v: Vec<f64> = Program::compile(&m.graph, &dirs[order - 1])
+                .eval(&x)
+                .unwrap();
             let h = 1e-4 / (1.0 + v.iter().map(|a| a.abs()).fold(0.0, f64::max));
             let at = |s: f64| -> Vec<f64> { x.iter().zip(&v).map(|(a, b)| a + s * b).collect() };
             let (p, q) = (lower.eval(&at(h)).unwrap(), lower.eval(&at(-h)).unwrap());
             for i in 0..n {
                 let approx = (p[i] - q[i]) / (2.0 * h);
-                assert!(close(live[i], fixed[i], 1e-12), "{}: order {order}", stem(&path));
+                assert!(
+                    close(live[i], fixed[i], 1e-12),
+                    "{}: order {order}",
+                    stem(&path)
+                );
                 assert!(
                     close(fixed[i], approx, 1e-6),
                     "{}: ∇^{order}g[{i}] = {}, finite difference {approx}",

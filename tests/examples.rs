@@ -57,7 +57,10 @@ fn lowered_loss_and_gradient_snapshots() {
                 std::fs::read(&path).unwrap(),
             )
             .unwrap(),
-            &eomderive::Options { order: 0, at: None },
+            &eomderive::Options {
+                order: 0,
+                ..Default::default()
+            },
         )
         .unwrap();
         assert_eq!(report.model.params, m.params);

@@ -3,12 +3,16 @@
 //! ([`Diff`]), and the egg [`Op`] language the simplifier works on.
 
 mod diff;
+mod extract;
 mod graph;
 mod op;
+mod rules;
+mod simplify;
 
 pub use diff::Diff;
 pub use graph::Graph;
 pub use op::{Func, Op, Rational, VarId};
+pub use simplify::{simplify, ConstFold, Limits, Outcome};
 
 /// A node of a [`Graph`]: the egg id type, an index into the graph's node list.
 pub type Id = egg::Id;

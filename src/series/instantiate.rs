@@ -2,14 +2,17 @@
 
 use std::collections::HashMap;
 
+use num_rational::BigRational;
+
 use super::{GenericSeries, TreeId};
 use crate::expr::{Diff, Graph, Id};
 
 /// ξ_1..ξ_K of a loss as expressions: `result[k-1][i]` is component `i` of ξ_k.
 ///
-/// Each tree's elementary differential is built once and shared: a leaf is the gradient, and
-/// a node with children τ_1..τ_m is ∇^m g applied to the children's vectors, computed by
-/// [`Diff::gradient_directional`], whose lower derivatives are memoised across trees.
+/// A leaf is the gradient, and a node with children τ_1..τ_m is ∇^m g applied to the children's
+/// vectors, computed by [`Diff::gradient_directional`], whose lower derivatives are memoised
+/// across trees. Each ξ_k is factored by multilinearity (see `combination`), which needs far
+/// fewer derivatives than one per tree.
 ///
 /// ```
 /// use eomderive::{expr::Diff, lang::parse_str, numeric::Program, series};
@@ -31,20 +34,71 @@ pub fn instantiate(
     series
         .xi
         .iter()
-        .map(|terms| {
-            let mut sums: Vec<Vec<Id>> = vec![Vec::with_capacity(terms.len()); gradient.len()];
-            for (tree, coefficient) in terms {
-                let v = elementary(series, *tree, graph, diff, gradient, &mut memo);
-                let c = graph.num(coefficient.clone());
-                for (sum, x) in sums.iter_mut().zip(v) {
-                    sum.push(graph.mul(c, x));
-                }
-            }
-            sums.into_iter().map(|s| graph.sum(s)).collect()
-        })
+        .map(|terms| combination(series, terms, graph, diff, gradient, &mut memo))
         .collect()
 }
 
+/// Trees that differ only in their last child: (the other children, the last children with
+/// their coefficients, the first tree seen).
+type Group = (Vec<TreeId>, Vec<(TreeId, BigRational)>, TreeId);
+
+/// Σ c_τ G(τ) for a linear combination of trees, factored by multilinearity so that trees
+/// sharing a root arity and all children but the last need one derivative, applied to the
+/// combination of their last children: Σ c ∇^m g(a, …, b_i) = ∇^m g(a, …, Σ c b_i). The
+/// combination of last children is factored the same way, recursively.
+fn combination(
+    series: &GenericSeries,
+    terms: &[(TreeId, BigRational)],
+    graph: &mut Graph,
+    diff: &mut Diff,
+    gradient: &[Id],
+    memo: &mut HashMap<TreeId, Vec<Id>>,
+) -> Vec<Id> {
+    let n = gradient.len();
+    let mut sums: Vec<Vec<Id>> = vec![Vec::new(); n];
+    // Groups keyed by all children but the last, in first-seen order (deterministic). A tree
+    // alone in its group is used whole, so that its memoised value is shared with every other
+    // place that needs it (lower orders, other trees).
+    let mut groups: Vec<Group> = Vec::new();
+    for (tree, c) in terms {
+        let children = series.forest.children(*tree);
+        let (last, rest) = children
+            .split_last()
+            .map_or((*tree, &[][..]), |(l, r)| (*l, r));
+        let key = if children.is_empty() {
+            None
+        } else {
+            Some(rest)
+        };
+        match groups
+            .iter_mut()
+            .find(|(k, _, t)| Some(&k[..]) == key && !series.forest.children(*t).is_empty())
+        {
+            Some((_, members, _)) => members.push((last, c.clone())),
+            None => groups.push((rest.to_vec(), vec![(last, c.clone())], *tree)),
+        }
+    }
+    for (rest, members, first) in groups {
+        if members.len() == 1 {
+            let v = elementary(series, first, graph, diff, gradient, memo);
+            let c = graph.num(members[0].1.clone());
+            for (s, x) in sums.iter_mut().zip(v) {
+                s.push(graph.mul(c, x));
+            }
+            continue;
+        }
+        let mut dirs: Vec<Vec<Id>> = rest
+            .iter()
+            .map(|&t| elementary(series, t, graph, diff, gradient, memo))
+            .collect();
+        dirs.push(combination(series, &members, graph, diff, gradient, memo));
+        let v = diff.gradient_directional(graph, gradient, &dirs);
+        for (s, x) in sums.iter_mut().zip(v) {
+            s.push(x);
+        }
+    }
+    sums.into_iter().map(|s| graph.sum(s)).collect()
+}
 /// The elementary differential G(τ) of the gradient, memoised per tree.
 fn elementary(
     series: &GenericSeries,
