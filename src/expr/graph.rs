@@ -119,6 +119,10 @@ impl Graph {
         if let Op::Neg(x) = *self.get(a) {
             return self.sub(b, x);
         }
+        if a == b {
+            let two = self.int(2);
+            return self.mul(two, a);
+        }
         if let Some(m) = self.negated_term(b) {
             return self.sub(a, m);
         }

@@ -160,10 +160,17 @@ impl<'a> Printer<'a> {
             Op::Add([a, b]) => self.binary(style, out, *a, " + ", *b, 1, 1),
             Op::Sub([a, b]) => self.binary(style, out, *a, " - ", *b, 1, 2),
             Op::Mul([a, b]) => {
-                if latex {
-                    self.binary(style, out, *a, r"\,", *b, 2, 3)
+                // Products associate, so a product needs no parentheses on either side; a
+                // constant on the right (rare: they are kept on the left) is bracketed.
+                let right = if self.graph.as_num(*b).is_some() {
+                    5
                 } else {
-                    self.binary(style, out, *a, "*", *b, 2, 3)
+                    2
+                };
+                if latex {
+                    self.binary(style, out, *a, r"\,", *b, 2, right)
+                } else {
+                    self.binary(style, out, *a, "*", *b, 2, right)
                 }
             }
             Op::Div([a, b]) => {

@@ -41,10 +41,14 @@ pub fn initial(m: &Model) -> Vec<f64> {
 
 /// A deterministic point near `x`: each coordinate moved by up to `scale`.
 pub fn perturbed(x: &[f64], seed: u64, scale: f64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     x.iter()
         .map(|v| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let u = (s >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
             v + scale * (2.0 * u - 1.0)
         })
