@@ -76,11 +76,11 @@ fn quadratic_loss_matches_the_closed_form_exactly() {
                 .model
                 .graph
                 .substitute(&d.xi[k - 1], &subst, &mut HashMap::new());
-            for i in 0..3 {
+            for (i, &c) in column.iter().enumerate() {
                 let got = d
                     .model
                     .graph
-                    .as_num(column[i])
+                    .as_num(c)
                     .expect("folds to a constant")
                     .clone();
                 let want = &power[i][j] / BigRational::from_integer((k as i64 + 1).into());
