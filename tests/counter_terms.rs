@@ -32,6 +32,7 @@ fn matmul(a: &[Vec<BigRational>], b: &[Vec<BigRational>]) -> Vec<Vec<BigRational
 /// f = ½ θᵀAθ gives ξ_k = A^{k+1} θ / (k+1), exactly. ξ_k is linear in θ, so its matrix is
 /// read off exactly by substituting the unit vectors for θ and folding the constants.
 #[test]
+#[allow(clippy::needless_range_loop)] // j is both a unit vector's index and a matrix column
 fn quadratic_loss_matches_the_closed_form_exactly() {
     let a = [
         [q(2, 1), q(-1, 2), q(1, 3)],
