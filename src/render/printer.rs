@@ -150,6 +150,7 @@ impl<'a> Printer<'a> {
             Op::Num(r) => {
                 let r = r.value();
                 if latex && !r.is_integer() {
+                    // Written whole: an integer or `-\frac{p}{q}`.
                     let sign = if r.is_negative() { "-" } else { "" };
                     let _ = write!(out, r"{sign}\frac{{{}}}{{{}}}", r.numer().abs(), r.denom());
                 } else {

@@ -1,0 +1,104 @@
+//! Every LaTeX string eomderive writes is rendered by a real renderer, KaTeX (through node),
+//! which fails on anything it cannot parse. KaTeX is installed into tests/katex/node_modules
+//! from the committed lock file the first time this runs (needs node and npm).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{examples, stem};
+use eomderive::lang::Source;
+use eomderive::{derive, generic, render, Options};
+
+fn katex_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/katex")
+}
+
+fn ensure_katex() {
+    if katex_dir().join("node_modules/katex").is_dir() {
+        return;
+    }
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(katex_dir())
+        .status()
+        .expect("npm must be installed to check the LaTeX output with KaTeX");
+    assert!(status.success(), "npm ci in tests/katex failed");
+}
+
+#[test]
+fn katex_renders_every_latex_output() {
+    let mut items: Vec<serde_json::Value> = Vec::new();
+    let mut push =
+        |name: String, tex: String| items.push(serde_json::json!({"name": name, "tex": tex}));
+    push(
+        "generic order 6".into(),
+        render::generic_latex(&generic(6).unwrap()),
+    );
+    let g: serde_json::Value =
+        serde_json::from_str(&render::generic_json(&generic(4).unwrap())).unwrap();
+    for order in g["generic"].as_array().unwrap() {
+        for t in order["terms"].as_array().unwrap() {
+            push(
+                format!("generic tree {}", t["tree"]),
+                t["latex"].as_str().unwrap().to_string(),
+            );
+        }
+    }
+    for path in examples() {
+        let src = Source::from_bytes(&stem(&path), std::fs::read(&path).unwrap()).unwrap();
+        let d = derive(
+            &src,
+            &Options {
+                order: 3,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        push(format!("{} document", stem(&path)), render::latex(&d));
+        let j: serde_json::Value = serde_json::from_str(&render::json(&d)).unwrap();
+        for ct in j["counter_terms"].as_array().unwrap() {
+            for (i, tex) in ct["latex"].as_array().unwrap().iter().enumerate() {
+                push(
+                    format!("{} xi_{}[{i}]", stem(&path), ct["k"]),
+                    tex.as_str().unwrap().into(),
+                );
+            }
+        }
+        for b in j["bindings"].as_array().unwrap() {
+            push(
+                format!("{} binding {}", stem(&path), b["name"]),
+                b["latex"].as_str().unwrap().into(),
+            );
+        }
+    }
+    // Every function and name shape the printer knows.
+    let all = "param u = 0.3, v = 0.4\nparam w[2] = [0.1, 0.2]\nparam eta_b = 0.5\n\
+               loss = exp(u) + log(v) + sqrt(v) + sin(u) + cos(u) + tan(u) + tanh(u) + sigmoid(u) \
+               + softplus(u) + log1p(v) + u^v + w[1]/w[2] - eta_b^(1/3)";
+    let d = derive(
+        &Source::inline(all),
+        &Options {
+            order: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    push("all functions".into(), render::latex(&d));
+
+    ensure_katex();
+    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("latex_strings.json");
+    std::fs::write(&file, serde_json::to_string(&items).unwrap()).unwrap();
+    let out = Command::new("node")
+        .arg(katex_dir().join("check.js"))
+        .arg(&file)
+        .output()
+        .expect("node must be installed to check the LaTeX output with KaTeX");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "KaTeX rejected some LaTeX:\n{report}");
+    assert!(
+        report.contains(&format!("{} passed, 0 failed", items.len())),
+        "{report}"
+    );
+}
