@@ -13,7 +13,7 @@ struct Cli {
     /// A loss file, `-` for standard input, or the loss itself, e.g. "(u*v - 1)^2/2".
     loss: Option<String>,
     /// Derive ξ_1..ξ_K.
-    #[arg(long, value_name = "K", default_value_t = 2, value_parser = parse_order)]
+    #[arg(long, value_name = "K", default_value_t = 2, value_parser = parse_order, allow_negative_numbers = true)]
     order: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]

@@ -1,0 +1,92 @@
+//! The command line: the generic form, orders and their limits, and the JSON contract.
+
+use std::process::Command;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_eomderive"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn generic_text_is_the_design_table() {
+    let (code, out, err) = run(&["--generic", "--order", "3"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "ξ_1 = 1/2 H g\n\
+         ξ_2 = 1/12 ∇³f(g, g) + 1/3 H H g\n\
+         ξ_3 = 1/12 ∇³f(H g, g) + 1/12 H ∇³f(g, g) + 1/4 H H H g\n"
+    );
+}
+
+#[test]
+fn generic_json_contract() {
+    let (code, out, _) = run(&["--generic", "--order", "13", "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["order"], 13);
+    let xi = v["generic"].as_array().unwrap();
+    assert_eq!(xi.len(), 13);
+    assert_eq!(xi[0]["k"], 1);
+    assert_eq!(xi[0]["terms"][0]["coefficient"], "1/2");
+    assert_eq!(xi[0]["terms"][0]["tree"], "[•]");
+    assert_eq!(xi[0]["terms"][0]["text"], "H g");
+    // ξ_13 has one term per tree with 14 nodes whose coefficient is not zero.
+    let n13 = xi[12]["terms"].as_array().unwrap().len();
+    assert!(n13 > 30_000 && n13 <= 32_973, "{n13}");
+}
+
+#[test]
+fn default_order_is_two_and_json_has_the_contract_fields() {
+    let (code, out, err) = run(&["examples/factorization.expr", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["params"], serde_json::json!(["u", "v"]));
+    assert_eq!(v["order"], 2);
+    let ct = v["counter_terms"].as_array().unwrap();
+    assert_eq!(ct.len(), 2);
+    assert_eq!(ct[1]["k"], 2);
+    assert_eq!(ct[1]["components"].as_array().unwrap().len(), 2);
+    assert_eq!(ct[1]["latex"].as_array().unwrap().len(), 2);
+    let ev = &v["evaluation"];
+    assert_eq!(ev["at"]["u"], 0.3);
+    assert_eq!(ev["xi"].as_array().unwrap().len(), 2);
+    assert!(v["stats"]["ops"].as_u64().unwrap() > 0);
+    assert!(v["stats"]["derive_seconds"].as_f64().unwrap() >= 0.0);
+}
+
+#[test]
+fn text_and_latex_are_deterministic() {
+    for format in ["text", "latex"] {
+        let a = run(&["examples/softmax.expr", "--order", "3", "--format", format]).1;
+        let b = run(&["examples/softmax.expr", "--order", "3", "--format", format]).1;
+        assert_eq!(a, b, "{format}");
+    }
+}
+
+#[test]
+fn bad_orders_are_usage_errors() {
+    for (args, phrase) in [
+        (vec!["u^2", "--order", "0"], "at least 1"),
+        (vec!["u^2", "--order", "2.5"], "whole number"),
+        (vec!["u^2", "--order", "-1"], "whole number"),
+        (vec!["u^2", "--order", "99"], "limit"),
+        (vec!["--generic", "--order", "17"], "MAX_ORDER = 16"),
+        (vec!["--generic", "--order", "0"], "at least 1"),
+        (vec!["--generic", "u^2"], "takes no LOSS"),
+        (vec![], "no LOSS"),
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}");
+        assert!(err.contains(phrase), "{args:?}: {err}");
+    }
+}
