@@ -40,8 +40,22 @@ pub struct Options {
     pub order: usize,
     /// `--at`: parameter values (`u=0.3,w[2]=-1`) overriding the file's initial values.
     pub at: Option<String>,
-    /// Bounds on the simplifier.
+    /// How hard to simplify.
+    pub simplify: Simplify,
+    /// Bounds on equality saturation (with [`Simplify::Egg`]).
     pub limits: expr::Limits,
+}
+
+/// How the derived expressions are simplified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Simplify {
+    /// Structural simplification only: folding and sharing as expressions are built, factoring
+    /// by multilinearity, and the affine normal form. Milliseconds.
+    #[default]
+    Fast,
+    /// Also equality saturation with egg (see [`expr::simplify`]): a few percent fewer
+    /// operations, at tens to hundreds of milliseconds.
+    Egg,
 }
 
 impl Default for Options {
@@ -50,6 +64,7 @@ impl Default for Options {
         Options {
             order: 2,
             at: None,
+            simplify: Simplify::Fast,
             limits: expr::Limits::default(),
         }
     }
@@ -68,30 +83,19 @@ pub struct Derivation {
     pub evaluation: Option<numeric::Evaluation>,
     /// Size of the shared straight-line program computing ξ_1..ξ_K (DESIGN.md §4.2).
     pub ops: usize,
-    /// What the simplifier did to the loss, gradient and counter terms together.
-    pub simplification: expr::Outcome,
-    /// Wall time of parsing and derivation (not evaluation or rendering).
+    /// What equality saturation did to the loss, gradient and counter terms together (with
+    /// [`Simplify::Egg`]).
+    pub simplification: Option<expr::Outcome>,
+    /// Wall time of the derivation: differentiation, counter terms and simplification (not
+    /// parsing, evaluation or rendering).
     pub elapsed: Duration,
 }
 
 /// Parses the loss, derives its gradient and counter terms ξ_1..ξ_order, and evaluates them
 /// where a point is known.
 pub fn derive(source: &Source, options: &Options) -> Result<Derivation> {
-    let start = Instant::now();
-    if options.order > MAX_LOSS_ORDER {
-        return Err(Error::new(
-            ErrorKind::Limit,
-            format!(
-                "order {} is past the limit for a specific loss ({MAX_LOSS_ORDER})",
-                options.order
-            ),
-        )
-        .with_help(format!(
-            "derive at most --order {MAX_LOSS_ORDER}; the loss-independent form goes to --generic --order {}",
-            series::MAX_ORDER
-        )));
-    }
-    let mut model = lang::parse(source).map_err(|e| match e.kind {
+    check_order(options.order)?;
+    let model = lang::parse(source).map_err(|e| match e.kind {
         ErrorKind::Parse if source.is_inline() => Error {
             message: format!(
                 "`{}` names no file, and is not a valid loss either: {}",
@@ -101,6 +105,36 @@ pub fn derive(source: &Source, options: &Options) -> Result<Derivation> {
         },
         _ => e,
     })?;
+    derive_model(model, options)
+}
+
+fn check_order(order: usize) -> Result<()> {
+    if order > MAX_LOSS_ORDER {
+        return Err(Error::new(
+            ErrorKind::Limit,
+            format!(
+                "order {} is past the limit for a specific loss ({MAX_LOSS_ORDER})",
+                order
+            ),
+        )
+        .with_help(format!(
+            "derive at most --order {MAX_LOSS_ORDER}; the loss-independent form goes to --generic --order {}",
+            series::MAX_ORDER
+        )));
+    }
+    Ok(())
+}
+
+/// [`derive`] for a loss already parsed (for instance to time the derivation alone).
+///
+/// ```
+/// let m = eomderive::lang::parse_str("(u*v - 1)^2/2").unwrap();
+/// let d = eomderive::derive_model(m, &eomderive::Options::default()).unwrap();
+/// assert_eq!(d.xi.len(), 2);
+/// ```
+pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
+    check_order(options.order)?;
+    let start = Instant::now();
     let mut diff = Diff::new(model.params.len());
     let gradient = diff.gradient(&mut model.graph, model.loss);
     let xi = if options.order == 0 {
@@ -115,7 +149,14 @@ pub fn derive(source: &Source, options: &Options) -> Result<Derivation> {
     let mut roots = vec![model.loss];
     roots.extend(&gradient);
     roots.extend(xi.iter().flatten());
-    let (roots, simplification) = expr::simplify(&mut model.graph, &roots, &options.limits);
+    let roots = expr::affine_collapse(&mut model.graph, &roots, n);
+    let (roots, simplification) = match options.simplify {
+        Simplify::Fast => (roots, None),
+        Simplify::Egg => {
+            let (r, outcome) = expr::simplify(&mut model.graph, &roots, &options.limits);
+            (r, Some(outcome))
+        }
+    };
     model.loss = roots[0];
     let gradient = roots[1..=n].to_vec();
     let xi: Vec<Vec<Id>> = roots[n + 1..].chunks(n).map(<[Id]>::to_vec).collect();

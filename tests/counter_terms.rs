@@ -251,3 +251,48 @@ fn first_order_term_is_half_hessian_times_gradient() {
         }
     }
 }
+
+/// Equality saturation changes the form, never the values, and never grows the program.
+#[test]
+fn egg_simplification_keeps_values_and_never_grows() {
+    for path in examples() {
+        let src = Source::from_bytes(&stem(&path), std::fs::read(&path).unwrap()).unwrap();
+        let fast = derive(
+            &src,
+            &Options {
+                order: 3,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let egg = derive(
+            &src,
+            &Options {
+                order: 3,
+                simplify: eomderive::Simplify::Egg,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let outcome = egg.simplification.clone().unwrap();
+        assert!(
+            outcome.ops_after <= outcome.ops_before,
+            "{}: {outcome:?}",
+            stem(&path)
+        );
+        assert!(
+            egg.ops <= fast.ops,
+            "{}: egg {} > fast {}",
+            stem(&path),
+            egg.ops,
+            fast.ops
+        );
+        let (a, b) = (fast.evaluation.unwrap(), egg.evaluation.unwrap());
+        for (x, y) in a.xi.iter().flatten().zip(b.xi.iter().flatten()) {
+            assert!(common::close(*x, *y, 1e-12), "{}: {x} vs {y}", stem(&path));
+        }
+        for (x, y) in a.gradient.iter().zip(&b.gradient) {
+            assert!(common::close(*x, *y, 1e-12), "{}: {x} vs {y}", stem(&path));
+        }
+    }
+}

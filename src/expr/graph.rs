@@ -21,7 +21,7 @@ const MAX_FOLDED_EXPONENT: u32 = 64;
 /// let two = g.int(2);
 /// let a = g.mul(two, u);
 /// let b = g.mul(u, two);
-/// assert_eq!(a, b); // a constant factor always comes first, so both are one node
+/// assert_eq!(a, b); // product operands are ordered, so both are one node
 /// let zero = g.int(0);
 /// assert_eq!(g.add(a, zero), a);
 /// ```
@@ -195,8 +195,8 @@ impl Graph {
         if let (Some(x), Some(y)) = (self.as_num(a), self.as_num(b)) {
             return self.num(x * y);
         }
-        // Constants first, otherwise the order written.
-        let (a, b) = if self.as_num(b).is_some() {
+        // Constants first, otherwise operands in id order, so that a*b and b*a are one node.
+        let (a, b) = if self.as_num(b).is_some() || (self.as_num(a).is_none() && b < a) {
             (b, a)
         } else {
             (a, b)
@@ -217,6 +217,14 @@ impl Graph {
                     let cd = c * d;
                     let cd = self.num(cd);
                     return self.mul(cd, q);
+                }
+            }
+        }
+        // a * (1/y) = a / y
+        for (p, q) in [(a, b), (b, a)] {
+            if let Op::Div([one, y]) = *self.get(q) {
+                if self.get(one).is_one() {
+                    return self.div(p, y);
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! exact rational constants ([`Graph`]), structural differentiation with memoised sub-results
 //! ([`Diff`]), and the egg [`Op`] language the simplifier works on.
 
+mod affine;
 mod diff;
 mod extract;
 mod graph;
@@ -9,6 +10,7 @@ mod op;
 mod rules;
 mod simplify;
 
+pub use affine::affine_collapse;
 pub use diff::Diff;
 pub use graph::Graph;
 pub use op::{Func, Op, Rational, VarId};

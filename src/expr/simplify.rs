@@ -27,8 +27,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            nodes: 20_000,
-            iterations: 12,
+            nodes: 5_000,
+            iterations: 4,
             time: Duration::from_secs(20),
         }
     }
@@ -166,7 +166,7 @@ pub fn simplify(graph: &mut Graph, roots: &[Id], limits: &Limits) -> (Vec<Id>, O
         (Some(g), Some(i)) if g < i => greedy,
         _ => input_choice,
     };
-    local_search(egraph, &mut choice, &roots_c, limits.nodes * 4);
+    local_search(egraph, &mut choice, &roots_c, limits.nodes);
     let mut built: HashMap<Id, super::Id> = HashMap::new();
     let new_roots: Vec<super::Id> = roots_c
         .iter()

@@ -1,0 +1,84 @@
+//! Derivation time and operation count per example and order, and the generic table.
+//!
+//! `cargo bench --bench derive` prints a Markdown table (median of repeated runs, wall clock,
+//! this machine): the derivation of ξ_1..ξ_K from a parsed loss (gradient, counter terms,
+//! simplification, and evaluation at the file's point), with `--simplify fast` and `egg`.
+//! Timing lives here, never in tests. BENCHMARKS.md records the figures.
+
+use std::time::{Duration, Instant};
+
+use eomderive::lang::Source;
+use eomderive::{derive, derive_model, generic, Options, Simplify};
+
+/// Median wall time of `f`, repeated until about `budget` has passed (at least 3 runs).
+fn median(budget: Duration, mut f: impl FnMut()) -> Duration {
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < 3 || (start.elapsed() < budget && times.len() < 200) {
+        let t = Instant::now();
+        f();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn main() {
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let mut dir: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "expr"))
+        .collect();
+    dir.sort();
+    println!(
+        "| loss | K | fast: derive (ms) | fast: ops | egg: derive (ms) | egg: ops | egg stop |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for path in dir {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+            continue;
+        }
+        let src = Source::from_bytes(&name, std::fs::read(&path).unwrap()).unwrap();
+        for order in 1..=4 {
+            let fast = Options {
+                order,
+                ..Options::default()
+            };
+            let egg = Options {
+                simplify: Simplify::Egg,
+                ..fast.clone()
+            };
+            let d_fast = derive(&src, &fast).unwrap();
+            let d_egg = derive(&src, &egg).unwrap();
+            // Parsing is not timed (the peers do not time building the loss either).
+            let model = eomderive::lang::parse(&src).unwrap();
+            let t_fast = median(Duration::from_secs(1), || {
+                std::hint::black_box(derive_model(model.clone(), &fast).unwrap());
+            });
+            let t_egg = median(Duration::from_secs(2), || {
+                std::hint::black_box(derive_model(model.clone(), &egg).unwrap());
+            });
+            println!(
+                "| {name} | {order} | {:.3} | {} | {:.1} | {} | {} |",
+                t_fast.as_secs_f64() * 1e3,
+                d_fast.ops,
+                t_egg.as_secs_f64() * 1e3,
+                d_egg.ops,
+                d_egg.simplification.unwrap().stopped_by
+            );
+        }
+    }
+    if filter.is_none() {
+        for order in [10, 13] {
+            let t = median(Duration::from_secs(3), || {
+                std::hint::black_box(generic(order).unwrap());
+            });
+            println!(
+                "\ngeneric table to order {order}: {:.1} ms",
+                t.as_secs_f64() * 1e3
+            );
+        }
+    }
+}
