@@ -44,6 +44,9 @@ pub struct Options {
     pub simplify: Simplify,
     /// Bounds on equality saturation (with [`Simplify::Egg`]).
     pub limits: expr::Limits,
+    /// Called with the name of each stage as the derivation reaches it (the command line shows
+    /// them on a terminal when a derivation runs longer than a second).
+    pub progress: Option<fn(&str)>,
 }
 
 /// How the derived expressions are simplified.
@@ -66,6 +69,7 @@ impl Default for Options {
             at: None,
             simplify: Simplify::Fast,
             limits: expr::Limits::default(),
+            progress: None,
         }
     }
 }
@@ -137,12 +141,19 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
     let start = Instant::now();
     let mut diff = Diff::new(model.params.len());
     let gradient = diff.gradient(&mut model.graph, model.loss);
+    let report = |stage: &str| {
+        if let Some(p) = options.progress {
+            p(stage)
+        }
+    };
     let xi = if options.order == 0 {
         Vec::new()
     } else {
+        report("counter terms");
         let generic = generic(options.order)?;
         series::instantiate(&generic, &mut model.graph, &mut diff, &gradient)
     };
+    report("simplifying");
     // Simplify the loss, gradient and counter terms together, so that what they share stays
     // shared.
     let n = gradient.len();
@@ -153,6 +164,7 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
     let (roots, simplification) = match options.simplify {
         Simplify::Fast => (roots, None),
         Simplify::Egg => {
+            report("equality saturation");
             let (r, outcome) = expr::simplify(&mut model.graph, &roots, &options.limits);
             (r, Some(outcome))
         }
@@ -163,6 +175,7 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
     let all_xi: Vec<Id> = xi.iter().flatten().copied().collect();
     let ops = model.graph.op_count(&all_xi);
     let elapsed = start.elapsed();
+    report("evaluating");
     let point = match (&options.at, model.initial_point()) {
         (None, None) => None,
         (at, _) => Some(lang::parse_point(&model, at.as_deref())?),

@@ -83,6 +83,7 @@ fn run(cli: Cli) -> eomderive::Result<String> {
             SimplifyArg::Fast => Simplify::Fast,
             SimplifyArg::Egg => Simplify::Egg,
         },
+        progress: Some(progress),
         ..Options::default()
     };
     let d = derive(&source, &options)?;
@@ -93,7 +94,21 @@ fn run(cli: Cli) -> eomderive::Result<String> {
     })
 }
 
+/// When the run started, for [`progress`].
+static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Shows a derivation's stages on standard error when it is a terminal and the run has taken
+/// longer than a second.
+fn progress(stage: &str) {
+    use std::io::IsTerminal;
+    let elapsed = START.get_or_init(std::time::Instant::now).elapsed();
+    if elapsed.as_secs_f64() > 1.0 && std::io::stderr().is_terminal() {
+        eprintln!("eomderive: {stage}... ({:.1} s)", elapsed.as_secs_f64());
+    }
+}
+
 fn main() -> ExitCode {
+    START.get_or_init(std::time::Instant::now);
     let cli = Cli::parse();
     // Printing and deriving recurse on expression depth; give them room.
     let result = std::thread::Builder::new()

@@ -220,14 +220,6 @@ impl Graph {
                 }
             }
         }
-        // a * (1/y) = a / y
-        for (p, q) in [(a, b), (b, a)] {
-            if let Op::Div([one, y]) = *self.get(q) {
-                if self.get(one).is_one() {
-                    return self.div(p, y);
-                }
-            }
-        }
         if let Op::Neg(x) = *self.get(a) {
             let m = self.mul(x, b);
             return self.neg(m);
