@@ -33,6 +33,9 @@ use series::GenericSeries;
 /// the loss's derivatives, so past this the output is too large to be useful.
 pub const MAX_LOSS_ORDER: usize = 8;
 
+/// Most expression nodes a derivation may build (about 1 GB) before it stops with an error.
+pub const MAX_NODES: usize = 8_000_000;
+
 /// What to derive and where to evaluate it.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -44,6 +47,8 @@ pub struct Options {
     pub simplify: Simplify,
     /// Bounds on equality saturation (with [`Simplify::Egg`]).
     pub limits: expr::Limits,
+    /// Most expression nodes the derivation may build ([`MAX_NODES`] by default).
+    pub max_nodes: usize,
     /// Called with the name of each stage as the derivation reaches it (the command line shows
     /// them on a terminal when a derivation runs longer than a second).
     pub progress: Option<fn(&str)>,
@@ -69,6 +74,7 @@ impl Default for Options {
             at: None,
             simplify: Simplify::Fast,
             limits: expr::Limits::default(),
+            max_nodes: MAX_NODES,
             progress: None,
         }
     }
@@ -151,7 +157,18 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
     } else {
         report("counter terms");
         let generic = generic(options.order)?;
-        series::instantiate(&generic, &mut model.graph, &mut diff, &gradient)
+        series::instantiate(&generic, &mut model.graph, &mut diff, &gradient, options.max_nodes).map_err(
+            |e| {
+                Error::new(
+                    ErrorKind::Limit,
+                    format!(
+                        "the derivation outgrew its limit of {} expression nodes while deriving ξ_{} ({} nodes)",
+                        options.max_nodes, e.order, e.nodes
+                    ),
+                )
+                .with_help(format!("ask for a lower order (--order {})", e.order.saturating_sub(1).max(1)))
+            },
+        )?
     };
     report("simplifying");
     // Simplify the loss, gradient and counter terms together, so that what they share stays

@@ -90,3 +90,40 @@ fn bad_orders_are_usage_errors() {
         assert!(err.contains(phrase), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn egg_reports_how_saturation_stopped() {
+    let (code, out, err) = run(&[
+        "examples/tanh_net.expr",
+        "--simplify",
+        "egg",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let s = &v["stats"]["simplify"];
+    assert_eq!(s["mode"], "egg");
+    assert!(["saturated", "node limit", "iteration limit", "time limit"]
+        .contains(&s["stopped_by"].as_str().unwrap()));
+    assert!(s["ops_before"].as_u64().unwrap() >= v["stats"]["ops"].as_u64().unwrap());
+    let (_, text, _) = run(&["examples/tanh_net.expr", "--simplify", "egg"]);
+    assert!(text.contains("simplified with egg:"), "{text}");
+}
+
+#[test]
+fn a_derivation_past_its_node_budget_stops_with_a_clear_error() {
+    let src = eomderive::lang::Source::inline("tanh(u*v - 1)^2 + sigmoid(u)*v");
+    let options = eomderive::Options {
+        order: 6,
+        max_nodes: 2_000,
+        ..Default::default()
+    };
+    let e = eomderive::derive(&src, &options).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.message.contains("limit of 2000 expression nodes"), "{e}");
+    assert!(
+        e.help.as_deref().unwrap_or("").contains("lower order"),
+        "{e}"
+    );
+}

@@ -14,6 +14,12 @@ use crate::expr::{Func, Graph, Id, VarId};
 
 /// Largest range a reduction or indexed `let` may run over.
 const MAX_RANGE: i64 = 1_000_000;
+/// Most scalar entries (array entries, `let` entries, reduction terms) one loss unrolls to, so
+/// that `param W[1000000,1000000]` or nested reductions over huge ranges fail at once.
+const MAX_UNROLLED: usize = 10_000_000;
+/// Largest exact constant built by folding, in bits of numerator plus denominator (`1e10000`
+/// has 33 220), so that `((2^64)^64)^64` or `prod(i in 1..100000, 1e100)` fail at once.
+const MAX_CONSTANT_BITS: u64 = 1 << 17;
 
 /// Functions the language knows besides [`Func`]: reductions and vector helpers.
 const REDUCTIONS: [&str; 4] = ["sum", "mean", "prod", "logsumexp"];
@@ -70,6 +76,11 @@ struct Lowerer<'s> {
     /// Index variables in scope, innermost last.
     bound: Vec<(String, i64)>,
     loss: Option<(Id, Span)>,
+    /// Scalar entries and reduction terms unrolled so far (see [`MAX_UNROLLED`]).
+    unrolled: usize,
+    /// How many times the expression being lowered is unrolled by the reductions and indexed
+    /// `let` around it (1 outside them).
+    repeat: usize,
 }
 
 pub fn lower(src: &Source) -> Result<Model> {
@@ -85,6 +96,8 @@ pub fn lower(src: &Source) -> Result<Model> {
         names: Vec::new(),
         bound: Vec::new(),
         loss: None,
+        unrolled: 0,
+        repeat: 1,
     };
     match file {
         File::Program(stmts) => {
@@ -192,6 +205,73 @@ impl Lowerer<'_> {
     fn err(&self, span: Span, message: String) -> Error {
         self.src
             .error(ErrorKind::Semantic, span.start, span.end, message)
+    }
+
+    /// Counts `n` more unrolled scalars, failing past [`MAX_UNROLLED`] in all or (counting the
+    /// enclosing reductions) in this one place.
+    fn unroll(&mut self, n: usize, span: Span) -> Result<()> {
+        self.unrolled = self.unrolled.saturating_add(n);
+        if self.unrolled > MAX_UNROLLED || self.repeat.saturating_mul(n) > MAX_UNROLLED {
+            return Err(self
+                .src
+                .error(
+                    ErrorKind::Limit,
+                    span.start,
+                    span.end,
+                    format!(
+                        "the loss unrolls to more than {MAX_UNROLLED} array entries and reduction terms"
+                    ),
+                )
+                .with_help("use smaller arrays or ranges"));
+        }
+        Ok(())
+    }
+
+    /// `id`, unless it is a constant too large to compute with (see [`MAX_CONSTANT_BITS`]).
+    fn small(&self, id: Id, span: Span) -> Result<Id> {
+        if let Some(r) = self.g.as_num(id) {
+            if r.numer().bits() + r.denom().bits() > MAX_CONSTANT_BITS {
+                return Err(self.src.error(
+                    ErrorKind::Limit,
+                    span.start,
+                    span.end,
+                    format!(
+                        "this constant is too large to compute exactly (more than {MAX_CONSTANT_BITS} bits)"
+                    ),
+                ));
+            }
+        }
+        Ok(id)
+    }
+
+    /// The sum of `terms`, checking the size of folded constants as it goes.
+    fn sum(&mut self, terms: Vec<Id>, span: Span) -> Result<Id> {
+        let mut acc: Option<Id> = None;
+        for t in terms {
+            acc = Some(match acc {
+                None => t,
+                Some(a) => {
+                    let s = self.g.add(a, t);
+                    self.small(s, span)?
+                }
+            });
+        }
+        Ok(acc.unwrap_or_else(|| self.g.int(0)))
+    }
+
+    /// The product of `factors`, checking the size of folded constants as it goes.
+    fn product(&mut self, factors: Vec<Id>, span: Span) -> Result<Id> {
+        let mut acc: Option<Id> = None;
+        for t in factors {
+            acc = Some(match acc {
+                None => t,
+                Some(a) => {
+                    let p = self.g.mul(a, t);
+                    self.small(p, span)?
+                }
+            });
+        }
+        Ok(acc.unwrap_or_else(|| self.g.int(1)))
     }
 
     fn stmt(&mut self, s: &Stmt) -> Result<()> {
@@ -310,6 +390,8 @@ impl Lowerer<'_> {
             (None, None) => vec![],
         };
         let count: usize = dims.iter().product();
+        let where_ = d.dims.as_ref().map_or(d.name.span, |(_, s)| *s);
+        self.unroll(count, where_)?;
         let values: Option<Vec<BigRational>> = values.map(|(vdims, _, vals)| {
             if vdims.is_empty() {
                 vec![vals[0].clone(); count]
@@ -414,7 +496,33 @@ impl Lowerer<'_> {
             ranges.push(n);
         }
         let dims: Vec<usize> = ranges.clone();
-        let suffixes = index_suffixes(&dims);
+        let count: usize = dims.iter().product();
+        self.unroll(count, name.span)?;
+        let outer = std::mem::replace(&mut self.repeat, count);
+        let result = self.let_entries(name, indices, body, &dims);
+        self.repeat = outer;
+        let items = result?;
+        self.declare(
+            name,
+            Symbol {
+                kind: Kind::Let,
+                dims,
+                items,
+                span: name.span,
+            },
+        );
+        Ok(())
+    }
+
+    /// The entries of an indexed `let`, row-major.
+    fn let_entries(
+        &mut self,
+        name: &Name,
+        indices: &[Name],
+        body: &Expr,
+        dims: &[usize],
+    ) -> Result<Vec<Id>> {
+        let suffixes = index_suffixes(dims);
         let mut items = Vec::with_capacity(suffixes.len());
         for (k, suffix) in suffixes.into_iter().enumerate() {
             // Row-major position k → index values.
@@ -433,16 +541,7 @@ impl Lowerer<'_> {
             self.names.push((format!("{}{}", name.text, suffix), id));
             items.push(id);
         }
-        self.declare(
-            name,
-            Symbol {
-                kind: Kind::Let,
-                dims,
-                items,
-                span: name.span,
-            },
-        );
-        Ok(())
+        Ok(items)
     }
 
     /// The range 1..n of index `var` from the arrays that `body` indexes with it directly.
@@ -507,17 +606,20 @@ impl Lowerer<'_> {
 
     fn expr(&mut self, e: &Expr) -> Result<Id> {
         match e {
-            Expr::Num(r, _) => Ok(self.g.num(r.clone())),
+            Expr::Num(r, span) => {
+                let id = self.g.num(r.clone());
+                self.small(id, *span)
+            }
             Expr::Name(n) => self.scalar_name(n),
             Expr::Index(n, idx, span) => self.index(n, idx, *span),
             Expr::Neg(a, _) => {
                 let a = self.expr(a)?;
                 Ok(self.g.neg(a))
             }
-            Expr::Binary(op, a, b, _) => {
+            Expr::Binary(op, a, b, span) => {
                 let x = self.expr(a)?;
                 let y = self.expr(b)?;
-                Ok(match op {
+                let id = match op {
                     BinOp::Add => self.g.add(x, y),
                     BinOp::Sub => self.g.sub(x, y),
                     BinOp::Mul => self.g.mul(x, y),
@@ -533,7 +635,8 @@ impl Lowerer<'_> {
                         }
                         self.g.pow(x, y)
                     }
-                })
+                };
+                self.small(id, *span)
             }
             Expr::Call(f, args, span) => self.call(f, args, *span),
         }
@@ -642,7 +745,7 @@ impl Lowerer<'_> {
                 None if self.symbols.contains_key(&n.text) => Err(bad(self)),
                 None => Err(self.undeclared(n)),
             },
-            Expr::Neg(a, _) => Ok(-self.index_value(a)?),
+            Expr::Neg(a, _) => self.index_value(a)?.checked_neg().ok_or_else(|| bad(self)),
             Expr::Binary(op @ (BinOp::Add | BinOp::Sub | BinOp::Mul), a, b, _) => {
                 let (x, y) = (self.index_value(a)?, self.index_value(b)?);
                 match op {
@@ -698,13 +801,14 @@ impl Lowerer<'_> {
                 arity(2, self)?;
                 let a = self.expr(exprs[0])?;
                 let b = self.expr(exprs[1])?;
-                Ok(self.g.pow(a, b))
+                let p = self.g.pow(a, b);
+                self.small(p, span)
             }
             "norm" => {
                 arity(1, self)?;
                 let items = self.whole_array(exprs[0], "norm")?;
                 let squares: Vec<Id> = items.iter().map(|&x| self.g.powi(x, 2)).collect();
-                let s = self.g.sum(squares);
+                let s = self.sum(squares, span)?;
                 Ok(self.g.call(Func::Sqrt, s))
             }
             "dot" => {
@@ -718,7 +822,7 @@ impl Lowerer<'_> {
                     ));
                 }
                 let terms: Vec<Id> = a.iter().zip(&b).map(|(&x, &y)| self.g.mul(x, y)).collect();
-                Ok(self.g.sum(terms))
+                self.sum(terms, span)
             }
             _ if NON_SMOOTH.contains(&fname) => Err(self
                 .err(f.span, format!("`{fname}` is not smooth, and the counter terms need derivatives of every order"))
@@ -808,34 +912,47 @@ impl Lowerer<'_> {
                     .with_help(usage()))
             }
         };
-        if hi - lo + 1 > MAX_RANGE {
+        // lo <= hi and both are >= 0, so this cannot overflow (hi - lo + 1 can).
+        if hi - lo >= MAX_RANGE {
             return Err(self.err(
                 span,
                 format!("a reduction runs over at most {MAX_RANGE} values"),
             ));
         }
-        let mut terms = Vec::with_capacity((hi - lo + 1) as usize);
+        let count = (hi - lo + 1) as usize;
+        self.unroll(count, span)?;
+        let outer = self.repeat;
+        self.repeat = outer.saturating_mul(count);
+        let mut terms = Vec::with_capacity(count);
         for k in lo..=hi {
             self.bound.push((var.text.clone(), k));
             let t = self.expr(body);
             self.bound.pop();
-            terms.push(t?);
+            match t {
+                Ok(t) => terms.push(t),
+                Err(e) => {
+                    self.repeat = outer;
+                    return Err(e);
+                }
+            }
         }
+        self.repeat = outer;
         let n = terms.len() as i64;
         Ok(match f.text.as_str() {
-            "sum" => self.g.sum(terms),
+            "sum" => self.sum(terms, span)?,
             "mean" => {
-                let s = self.g.sum(terms);
+                let s = self.sum(terms, span)?;
                 let n = self.g.int(n);
-                self.g.div(s, n)
+                let m = self.g.div(s, n);
+                self.small(m, span)?
             }
-            "prod" => self.g.product(terms),
+            "prod" => self.product(terms, span)?,
             _ => {
                 let exps: Vec<Id> = terms
                     .into_iter()
                     .map(|t| self.g.call(Func::Exp, t))
                     .collect();
-                let s = self.g.sum(exps);
+                let s = self.sum(exps, span)?;
                 self.g.call(Func::Log, s)
             }
         })

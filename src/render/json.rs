@@ -34,6 +34,16 @@ struct Evaluation {
 struct Stats {
     ops: usize,
     derive_seconds: f64,
+    simplify: Simplification,
+}
+
+#[derive(Serialize)]
+struct Simplification {
+    mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ops_before: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped_by: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -92,6 +102,18 @@ pub fn json(d: &Derivation) -> String {
         stats: Stats {
             ops: d.ops,
             derive_seconds: d.elapsed.as_secs_f64(),
+            simplify: match &d.simplification {
+                None => Simplification {
+                    mode: "fast",
+                    ops_before: None,
+                    stopped_by: None,
+                },
+                Some(o) => Simplification {
+                    mode: "egg",
+                    ops_before: Some(o.ops_before),
+                    stopped_by: Some(o.stopped_by.clone()),
+                },
+            },
         },
     };
     to_string(&out)

@@ -45,6 +45,13 @@ pub fn text(d: &Derivation) -> String {
             let _ = writeln!(s, "  {n} = {b}");
         }
     }
+    if let Some(o) = &d.simplification {
+        let _ = writeln!(
+            s,
+            "simplified with egg: {} -> {} operations (saturation stopped: {})",
+            o.ops_before, o.ops_after, o.stopped_by
+        );
+    }
     if let Some(ev) = &d.evaluation {
         let at: Vec<String> = m
             .params

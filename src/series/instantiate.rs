@@ -7,7 +7,8 @@ use num_rational::BigRational;
 use super::{GenericSeries, TreeId};
 use crate::expr::{Diff, Graph, Id};
 
-/// ξ_1..ξ_K of a loss as expressions: `result[k-1][i]` is component `i` of ξ_k.
+/// ξ_1..ξ_K of a loss as expressions: `result[k-1][i]` is component `i` of ξ_k; an error when
+/// the graph grows past `max_nodes` nodes (checked after each derivative).
 ///
 /// A leaf is the gradient, and a node with children τ_1..τ_m is ∇^m g applied to the children's
 /// vectors, computed by [`Diff::gradient_directional`], whose lower derivatives are memoised
@@ -21,7 +22,7 @@ use crate::expr::{Diff, Graph, Id};
 /// let mut d = Diff::new(1);
 /// let g = d.gradient(&mut m.graph, m.loss);
 /// let s = series::counter_terms(1).unwrap();
-/// let xi = series::instantiate(&s, &mut m.graph, &mut d, &g);
+/// let xi = series::instantiate(&s, &mut m.graph, &mut d, &g, 1_000_000).unwrap();
 /// assert_eq!(Program::compile(&m.graph, &xi[0]).eval(&[2.0]).unwrap(), vec![8.0]);
 /// ```
 pub fn instantiate(
@@ -29,13 +30,32 @@ pub fn instantiate(
     graph: &mut Graph,
     diff: &mut Diff,
     gradient: &[Id],
-) -> Vec<Vec<Id>> {
+    max_nodes: usize,
+) -> Result<Vec<Vec<Id>>, TooLarge> {
     let mut memo: HashMap<TreeId, Vec<Id>> = HashMap::new();
-    series
-        .xi
-        .iter()
-        .map(|terms| combination(series, terms, graph, diff, gradient, &mut memo))
-        .collect()
+    let mut xi = Vec::with_capacity(series.xi.len());
+    for (k, terms) in series.xi.iter().enumerate() {
+        let mut within = |g: &Graph| g.len() <= max_nodes;
+        match combination(series, terms, graph, diff, gradient, &mut memo, &mut within) {
+            Some(v) => xi.push(v),
+            None => {
+                return Err(TooLarge {
+                    order: k + 1,
+                    nodes: graph.len(),
+                })
+            }
+        }
+    }
+    Ok(xi)
+}
+
+/// The expression graph outgrew its budget while deriving ξ_order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge {
+    /// The counter term being derived.
+    pub order: usize,
+    /// Nodes in the graph when the derivation stopped.
+    pub nodes: usize,
 }
 
 /// Trees that differ only in their last child: (the other children, the last children with
@@ -53,7 +73,8 @@ fn combination(
     diff: &mut Diff,
     gradient: &[Id],
     memo: &mut HashMap<TreeId, Vec<Id>>,
-) -> Vec<Id> {
+    within: &mut dyn FnMut(&Graph) -> bool,
+) -> Option<Vec<Id>> {
     let n = gradient.len();
     let mut sums: Vec<Vec<Id>> = vec![Vec::new(); n];
     // Groups keyed by all children but the last, in first-seen order (deterministic). A tree
@@ -85,19 +106,27 @@ fn combination(
             for (s, x) in sums.iter_mut().zip(v) {
                 s.push(graph.mul(c, x));
             }
+            if !within(graph) {
+                return None;
+            }
             continue;
         }
         let mut dirs: Vec<Vec<Id>> = rest
             .iter()
             .map(|&t| elementary(series, t, graph, diff, gradient, memo))
             .collect();
-        dirs.push(combination(series, &members, graph, diff, gradient, memo));
+        dirs.push(combination(
+            series, &members, graph, diff, gradient, memo, within,
+        )?);
         let v = diff.gradient_directional(graph, gradient, &dirs);
         for (s, x) in sums.iter_mut().zip(v) {
             s.push(x);
         }
+        if !within(graph) {
+            return None;
+        }
     }
-    sums.into_iter().map(|s| graph.sum(s)).collect()
+    Some(sums.into_iter().map(|s| graph.sum(s)).collect())
 }
 /// The elementary differential G(τ) of the gradient, memoised per tree.
 fn elementary(

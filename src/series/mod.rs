@@ -30,5 +30,5 @@ mod instantiate;
 mod tree;
 
 pub use counter::{counter_terms, GenericSeries, SeriesError, MAX_ORDER};
-pub use instantiate::instantiate;
+pub use instantiate::{instantiate, TooLarge};
 pub use tree::{Forest, TreeId};
