@@ -123,7 +123,17 @@ pub struct SyntaxError {
 
 /// Parses the whole source.
 pub fn parse(source: &str) -> Result<File, SyntaxError> {
-    let mut pairs = Syntax::parse(Rule::file, source).map_err(syntax_error)?;
+    let mut pairs = Syntax::parse(Rule::file, source).map_err(|e| {
+        let mut e = syntax_error(e);
+        // `\r` is skipped as whitespace, so an error at a CRLF line break (or at the end after
+        // a final `\r`) lands after the `\r`; put it on the `\r`, just past the visible line.
+        let (at, bytes) = (e.span.start, source.as_bytes());
+        if at > 0 && matches!(bytes.get(at), Some(b'\n') | None) && bytes[at - 1] == b'\r' {
+            e.span.start -= 1;
+            e.span.end = e.span.end.max(at) - 1;
+        }
+        e
+    })?;
     let file = pairs.next().unwrap();
     let inner = file.into_inner().next().unwrap();
     match inner.as_rule() {
@@ -389,12 +399,13 @@ pub fn parse_number(s: &str) -> Option<BigRational> {
         Some(i) => (&s[..i], s[i + 1..].parse::<i64>().ok()?),
         None => (s, 0),
     };
+    // The exponent as written; the digits add at most the length of the literal to it.
+    if exp.unsigned_abs() > 10_000 {
+        return None;
+    }
     let (int_part, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let digits: BigInt = format!("{int_part}{frac}0").parse().ok()?;
     let exp = exp - frac.len() as i64 - 1;
-    if exp.abs() > 10_000 {
-        return None;
-    }
     let ten = BigRational::from_integer(10.into());
     let scale = num_traits::pow(ten, exp.unsigned_abs() as usize);
     let d = BigRational::from_integer(digits);

@@ -101,7 +101,8 @@ impl Source {
             }
         }
         if only_blank {
-            let end = self.text.len();
+            // Just past the last non-blank text (a comment), as for a missing `loss` line.
+            let end = self.text.trim_end().len();
             return Err(self
                 .error(ErrorKind::Parse, end, end, "the loss is empty".into())
                 .with_help("write a loss, e.g. `loss = (u*v - 1)^2/2`, or just `(u*v - 1)^2/2`"));
