@@ -19,6 +19,9 @@ pub enum ErrorKind {
     Io,
 }
 
+/// Longest stretch of a source line shown under an error.
+const MAX_SHOWN: usize = 160;
+
 /// A place in the loss source, resolved to line and column for the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -28,7 +31,7 @@ pub struct Location {
     pub line: usize,
     /// 1-based column, counted in characters.
     pub column: usize,
-    /// The whole source line, for display.
+    /// The source line for display (tabs as spaces; a window of a very long line).
     pub line_text: String,
     /// How many characters to underline (at least 1).
     pub width: usize,
@@ -53,14 +56,42 @@ impl Location {
         let line = source[..start].matches('\n').count() + 1;
         let column = source[line_start..start].chars().count() + 1;
         let width = source[start..end.min(line_end)].chars().count().max(1);
+        // Tabs show as one space so the caret lines up; very long lines show a window around
+        // the place.
+        let text: Vec<char> = source[line_start..line_end]
+            .trim_end_matches('\r')
+            .chars()
+            .map(|c| if c == '\t' { ' ' } else { c })
+            .collect();
+        let (mut shown_from, mut prefix) = (0, "");
+        if text.len() > MAX_SHOWN {
+            shown_from = (column - 1).saturating_sub(MAX_SHOWN / 2);
+            if shown_from > 0 {
+                prefix = "...";
+            }
+        }
+        let shown_to = (shown_from + MAX_SHOWN).min(text.len());
+        let mut line_text: String = prefix.to_string();
+        line_text.extend(&text[shown_from..shown_to]);
+        if shown_to < text.len() {
+            line_text.push_str("...");
+        }
         Location {
             source_name: source_name.to_string(),
             line,
             column,
-            line_text: source[line_start..line_end]
-                .trim_end_matches('\r')
-                .to_string(),
-            width,
+            line_text,
+            width: width.min(MAX_SHOWN),
+        }
+    }
+}
+
+impl Location {
+    /// Where the caret goes in [`Location::line_text`] (which may show a window of the line).
+    fn caret_offset(&self) -> usize {
+        match self.line_text.strip_prefix("...") {
+            Some(_) => 3 + MAX_SHOWN / 2,
+            None => self.column - 1,
         }
     }
 }
@@ -136,7 +167,7 @@ impl fmt::Display for Error {
                 loc.line,
                 loc.column,
                 loc.line_text,
-                " ".repeat(loc.column - 1),
+                " ".repeat(loc.caret_offset()),
                 "^".repeat(loc.width)
             )?;
         }

@@ -105,15 +105,25 @@ pub struct Derivation {
 /// where a point is known.
 pub fn derive(source: &Source, options: &Options) -> Result<Derivation> {
     check_order(options.order)?;
-    let model = lang::parse(source).map_err(|e| match e.kind {
-        ErrorKind::Parse if source.is_inline() => Error {
-            message: format!(
-                "`{}` names no file, and is not a valid loss either: {}",
-                source.text, e.message
-            ),
-            ..e
-        },
-        _ => e,
+    let model = lang::parse(source).map_err(|e| {
+        // A one-line argument that is not a valid loss may have been meant as a file name.
+        let one_line = !source.text.contains(['\n', '\r']);
+        match e.kind {
+            ErrorKind::Parse if source.is_inline() && one_line => {
+                let mut shown: String = source.text.chars().take(60).collect();
+                if shown.len() < source.text.len() {
+                    shown.push_str("...");
+                }
+                Error {
+                    message: format!(
+                        "`{shown}` names no file, and is not a valid loss either: {}",
+                        e.message
+                    ),
+                    ..e
+                }
+            }
+            _ => e,
+        }
     })?;
     derive_model(model, options)
 }

@@ -804,3 +804,37 @@ fn prefixes_of_a_valid_loss_never_panic() {
         }
     }
 }
+
+#[test]
+fn tabs_long_lines_and_typos_display_well() {
+    // A tab shows as one space, so the caret sits under the name.
+    let e = eomderive::lang::parse_str("param u = 0.3\nloss =\ttahn(u)").unwrap_err();
+    let shown = e.to_string();
+    assert!(
+        shown.contains("2 | loss = tahn(u)\n  |        ^^^^"),
+        "{shown}"
+    );
+    assert!(shown.contains("did you mean `tanh`?"), "{shown}");
+    // A very long line shows a window around the place, with the caret inside it.
+    let long = format!("loss = {} + foo(u)", vec!["u"; 400].join("+"));
+    let shown = eomderive::lang::parse_str(&format!("param u\n{long}"))
+        .unwrap_err()
+        .to_string();
+    let source_line = shown.lines().find(|l| l.starts_with("2 | ")).unwrap();
+    assert!(
+        source_line.len() < 200 && source_line.starts_with("2 | ..."),
+        "{shown}"
+    );
+    let caret = shown
+        .lines()
+        .last()
+        .filter(|l| l.contains('^'))
+        .unwrap_or_else(|| {
+            shown
+                .lines()
+                .find(|l| l.trim_start().starts_with("| ") && l.contains('^'))
+                .unwrap()
+        });
+    let col = caret.find('^').unwrap();
+    assert_eq!(&source_line[col..col + 3], "foo", "{shown}");
+}

@@ -56,12 +56,32 @@ pub(crate) fn did_you_mean<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(1);
+    let len = word.chars().count();
+    // Closest first; among equals, a swap of two letters (`tahn` → `tanh`) beats a deletion,
+    // then the same length beats another.
     candidates
         .into_iter()
-        .map(|c| (edit_distance(word, c), c))
-        .filter(|&(d, _)| d <= limit)
+        .map(|c| {
+            let swap = is_transposition(word, c);
+            let d = if swap { 1 } else { edit_distance(word, c) };
+            (d, !swap, len.abs_diff(c.chars().count()), c)
+        })
+        .filter(|&(d, ..)| d <= limit)
         .min()
-        .map(|(_, c)| c)
+        .map(|(.., c)| c)
+}
+
+/// True when `b` is `a` with two adjacent letters swapped.
+fn is_transposition(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+    diff.len() == 2
+        && diff[1] == diff[0] + 1
+        && a[diff[0]] == b[diff[1]]
+        && a[diff[1]] == b[diff[0]]
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
