@@ -2,10 +2,14 @@
 //! straight-line programs that keep the graph's sharing, and their evaluation with domain checks.
 
 mod evaluate;
+mod field;
 mod program;
+mod taylor;
 
 pub use evaluate::{evaluate, Evaluation};
+pub use field::{Eom, VectorField};
 pub use program::{DomainError, Program};
+pub use taylor::{taylor_directional, tree_xi};
 
 use num_rational::BigRational;
 use num_traits::ToPrimitive;

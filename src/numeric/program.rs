@@ -6,8 +6,9 @@ use std::fmt;
 use super::to_f64;
 use crate::expr::{Func, Graph, Id, Op, VarId};
 
+/// One instruction: an operation on earlier slots.
 #[derive(Debug, Clone, Copy)]
-enum Instr {
+pub(crate) enum Instr {
     Const(f64),
     Var(usize),
     Add(usize, usize),
@@ -96,6 +97,62 @@ impl Program {
         self.code.is_empty()
     }
 
+    /// The instructions, the node each computes, and the slots of the roots.
+    pub(crate) fn parts(&self) -> (&[Instr], &[Id], &[usize]) {
+        (&self.code, &self.nodes, &self.roots)
+    }
+
+    /// Number of roots (outputs).
+    pub fn outputs(&self) -> usize {
+        self.roots.len()
+    }
+
+    /// Evaluates the roots at `x` into `out`, reusing `scratch` (one slot per instruction).
+    /// The hot loop runs unchecked; one pass at the end looks for a non-finite value, and
+    /// only then is the checked [`Program::eval`] run to say what went wrong.
+    pub fn eval_into(
+        &self,
+        x: &[f64],
+        scratch: &mut Vec<f64>,
+        out: &mut [f64],
+    ) -> Result<(), DomainError> {
+        scratch.resize(self.code.len(), 0.0);
+        let v = &mut scratch[..];
+        for k in 0..self.code.len() {
+            v[k] = match self.code[k] {
+                Instr::Const(c) => c,
+                Instr::Var(i) => x[i],
+                Instr::Add(a, b) => v[a] + v[b],
+                Instr::Sub(a, b) => v[a] - v[b],
+                Instr::Mul(a, b) => v[a] * v[b],
+                Instr::Div(a, b) => v[a] / v[b],
+                Instr::Powi(a, n) => v[a].powi(n),
+                Instr::Pow(a, b) => {
+                    if v[a] < 0.0 {
+                        f64::NAN
+                    } else {
+                        v[a].powf(v[b])
+                    }
+                }
+                Instr::Neg(a) => -v[a],
+                Instr::Call(f, a) => call(f, v[a]).unwrap_or(f64::NAN),
+            };
+        }
+        if v.iter().all(|t| t.is_finite()) {
+            for (o, &r) in out.iter_mut().zip(&self.roots) {
+                *o = v[r];
+            }
+            return Ok(());
+        }
+        match self.eval(x) {
+            Err(e) => Err(e),
+            Ok(_) => Err(DomainError {
+                node: self.nodes[0],
+                what: "a value is not finite".into(),
+            }),
+        }
+    }
+
     /// Evaluates the roots at `x` (one value per parameter). A value that is undefined
     /// (log of a negative, division by zero, overflow) is an error naming its node; no NaN or
     /// infinity is ever returned.
@@ -160,7 +217,7 @@ fn small_integer(g: &Graph, id: Id) -> Option<i32> {
     num_traits::ToPrimitive::to_i32(&r.to_integer()).filter(|n| n.abs() <= 1 << 16)
 }
 
-fn call(f: Func, x: f64) -> Result<f64, String> {
+pub(crate) fn call(f: Func, x: f64) -> Result<f64, String> {
     Ok(match f {
         Func::Exp => x.exp(),
         Func::Log => {

@@ -1,0 +1,116 @@
+//! Vector fields compiled to closures on nalgebra vectors: the gradient, each counter term, and
+//! the truncated equation of motion −(g + η ξ_1 + … + η^K ξ_K).
+
+use std::cell::RefCell;
+
+use nalgebra::DVector;
+
+use super::{DomainError, Program};
+use crate::expr::{Graph, Id};
+
+/// A compiled vector field θ ↦ F(θ) with one component per parameter.
+///
+/// ```
+/// use eomderive::numeric::VectorField;
+/// use nalgebra::DVector;
+/// let m = eomderive::lang::parse_str("(u*v - 1)^2/2").unwrap();
+/// let mut g = m.graph.clone();
+/// let grad = eomderive::expr::Diff::new(2).gradient(&mut g, m.loss);
+/// let field = VectorField::compile(&g, &grad);
+/// let v = field.eval(&DVector::from_vec(vec![1.0, 2.0])).unwrap();
+/// assert_eq!(v.as_slice(), &[2.0, 1.0]); // (uv - 1) (v, u)
+/// ```
+#[derive(Debug)]
+pub struct VectorField {
+    program: Program,
+    scratch: RefCell<Vec<f64>>,
+}
+
+impl VectorField {
+    /// Compiles the components (sharing every common subexpression).
+    pub fn compile(graph: &Graph, components: &[Id]) -> VectorField {
+        VectorField {
+            program: Program::compile(graph, components),
+            scratch: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Number of operations evaluated per call.
+    pub fn len(&self) -> usize {
+        self.program.len()
+    }
+
+    /// True for a field with no operations.
+    pub fn is_empty(&self) -> bool {
+        self.program.is_empty()
+    }
+
+    /// F(θ), or the reason it is undefined there.
+    pub fn eval(&self, x: &DVector<f64>) -> Result<DVector<f64>, DomainError> {
+        let mut out = DVector::zeros(self.program.outputs());
+        self.eval_into(x.as_slice(), out.as_mut_slice())?;
+        Ok(out)
+    }
+
+    /// F(θ) written into `out`, without allocating.
+    pub fn eval_into(&self, x: &[f64], out: &mut [f64]) -> Result<(), DomainError> {
+        self.program
+            .eval_into(x, &mut self.scratch.borrow_mut(), out)
+    }
+}
+
+/// The right-hand side of the equation of motion truncated after ξ_K,
+/// dθ/dt = −(g + η ξ_1 + … + η^K ξ_K), compiled once as one program for g and ξ_1..ξ_K.
+///
+/// ```
+/// use eomderive::numeric::Eom;
+/// use nalgebra::DVector;
+/// let d = eomderive::derive(&eomderive::lang::Source::inline("u^2/2"), &Default::default()).unwrap();
+/// // f = u²/2: g = u, ξ_k = u/(k+1), so F = −u (1 + η/2 + η²/3).
+/// let eom = Eom::compile(&d.model.graph, &d.gradient, &d.xi);
+/// let f = eom.rhs(&DVector::from_vec(vec![1.0]), 0.5, 2).unwrap();
+/// assert!((f[0] + (1.0 + 0.25 + 0.25 / 3.0)).abs() < 1e-15);
+/// ```
+#[derive(Debug)]
+pub struct Eom {
+    field: VectorField,
+    n: usize,
+    order: usize,
+    values: RefCell<Vec<f64>>,
+}
+
+impl Eom {
+    /// Compiles g and ξ_1..ξ_K (`xi.len()` = K) into one program.
+    pub fn compile(graph: &Graph, gradient: &[Id], xi: &[Vec<Id>]) -> Eom {
+        let mut roots = gradient.to_vec();
+        roots.extend(xi.iter().flatten());
+        Eom {
+            field: VectorField::compile(graph, &roots),
+            n: gradient.len(),
+            order: xi.len(),
+            values: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The highest counter term compiled.
+    pub fn order(&self) -> usize {
+        self.order
+    }
+
+    /// −(g + η ξ_1 + … + η^K ξ_K) at θ, for K ≤ [`Eom::order`] (K = 0 is gradient flow).
+    pub fn rhs(&self, x: &DVector<f64>, eta: f64, k: usize) -> Result<DVector<f64>, DomainError> {
+        assert!(k <= self.order, "order {k} was not compiled");
+        let mut values = self.values.borrow_mut();
+        values.resize(self.n * (self.order + 1), 0.0);
+        self.field.eval_into(x.as_slice(), &mut values)?;
+        let mut out = DVector::zeros(self.n);
+        let mut weight = 1.0;
+        for j in 0..=k {
+            for i in 0..self.n {
+                out[i] -= weight * values[j * self.n + i];
+            }
+            weight *= eta;
+        }
+        Ok(out)
+    }
+}
