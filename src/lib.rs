@@ -28,10 +28,10 @@ use expr::{Diff, Id};
 use lang::{Model, Source};
 use series::GenericSeries;
 
-/// Largest order derived for a specific loss. The generic form goes to [`series::MAX_ORDER`];
-/// a loss-specific derivation grows with the number of trees (115 at order 7) times the size of
-/// the loss's derivatives, so past this the output is too large to be useful.
-pub const MAX_LOSS_ORDER: usize = 8;
+/// Largest order derived for a specific loss, the same as the generic form's
+/// ([`series::MAX_ORDER`]); what bounds a loss-specific derivation in practice is
+/// [`MAX_NODES`].
+pub const MAX_LOSS_ORDER: usize = 16;
 
 /// Most expression nodes a derivation may build (about 1 GB) before it stops with an error.
 pub const MAX_NODES: usize = 8_000_000;
@@ -96,6 +96,8 @@ pub struct Derivation {
     /// What equality saturation did to the loss, gradient and counter terms together (with
     /// [`Simplify::Egg`]).
     pub simplification: Option<expr::Outcome>,
+    /// The check against gradient descent, when one was run ([`check`]).
+    pub check: Option<numeric::Check>,
     /// Wall time of the derivation: differentiation, counter terms and simplification (not
     /// parsing, evaluation or rendering).
     pub elapsed: Duration,
@@ -221,8 +223,45 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
         evaluation,
         ops,
         simplification,
+        check: None,
         elapsed,
     })
+}
+
+/// Checks a derivation against gradient descent from its evaluation point (`--at` or the
+/// file's values): GD against the EoM truncated after ξ_K for K = 0..order, at η, η/2, …
+/// over a fixed horizon (DESIGN.md §4.3).
+///
+/// ```
+/// use eomderive::{check, derive, lang::Source, numeric::CheckOptions, Options};
+/// let d = derive(&Source::inline("param u = 1\nloss = u^4/4"), &Options { order: 1, ..Default::default() }).unwrap();
+/// let c = check(&d, &CheckOptions { lr: 0.05, steps: 10, ..Default::default() }).unwrap();
+/// assert!((c.slopes[0].unwrap() - 1.0).abs() < 0.1); // gradient flow: O(η)
+/// assert!((c.slopes[1].unwrap() - 2.0).abs() < 0.1); // with ξ_1: O(η²)
+/// ```
+pub fn check(derivation: &Derivation, options: &numeric::CheckOptions) -> Result<numeric::Check> {
+    let Some(ev) = &derivation.evaluation else {
+        return Err(
+            Error::new(ErrorKind::Usage, "the check needs a starting point")
+                .with_help("give every parameter a value in the loss file, or use --at"),
+        );
+    };
+    if !(options.lr > 0.0 && options.lr.is_finite()) || options.steps == 0 {
+        return Err(Error::new(
+            ErrorKind::Usage,
+            format!(
+                "the check needs a positive learning rate and at least one step (got --lr {} --steps {})",
+                options.lr, options.steps
+            ),
+        ));
+    }
+    let m = &derivation.model;
+    let eom = numeric::Eom::compile(&m.graph, &derivation.gradient, &derivation.xi);
+    let mut roots = vec![m.loss];
+    roots.extend(&derivation.gradient);
+    let descent = numeric::VectorField::compile(&m.graph, &roots);
+    let x0 = nalgebra::DVector::from_vec(ev.point.clone());
+    Ok(numeric::check(&eom, &descent, &x0, options))
 }
 
 /// The loss-independent counter terms ξ_1..ξ_order as exact sums over trees.

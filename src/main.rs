@@ -3,7 +3,10 @@
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use eomderive::{derive, generic, lang::Source, render, Error, ErrorKind, Options, Simplify};
+use eomderive::numeric::CheckOptions;
+use eomderive::{
+    check, derive, generic, lang::Source, render, Error, ErrorKind, Options, Simplify,
+};
 
 /// Derive the counter terms ξ_k of gradient descent's equation of motion,
 /// dθ/dt = -∇f - η ξ_1 - η² ξ_2 - ..., exactly, for a loss.
@@ -28,6 +31,23 @@ struct Cli {
     /// Evaluate at this point: NAME=VALUE,... (vector entries as w[2]=0.4).
     #[arg(long, value_name = "NAME=VALUE,...")]
     at: Option<String>,
+    /// Integrate the EoM truncated at each order 0..K and compare it with gradient descent.
+    #[arg(long)]
+    check: bool,
+    /// The learning rate η of the check (also η/2, η/4, η/8 at the same horizon).
+    #[arg(
+        long,
+        value_name = "η",
+        default_value_t = 0.05,
+        allow_negative_numbers = true
+    )]
+    lr: f64,
+    /// GD steps of the check at η (the horizon is steps·η).
+    #[arg(long, value_name = "N", default_value_t = 40)]
+    steps: usize,
+    /// Draw the check as an SVG file (implies --check).
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -86,7 +106,26 @@ fn run(cli: Cli) -> eomderive::Result<String> {
         progress: Some(progress),
         ..Options::default()
     };
-    let d = derive(&source, &options)?;
+    let mut d = derive(&source, &options)?;
+    if cli.check || cli.plot.is_some() {
+        let c = check(
+            &d,
+            &CheckOptions {
+                lr: cli.lr,
+                steps: cli.steps,
+                ..CheckOptions::default()
+            },
+        )?;
+        if let Some(path) = &cli.plot {
+            std::fs::write(path, render::plot_svg(&c)).map_err(|e| {
+                Error::new(
+                    ErrorKind::Io,
+                    format!("cannot write {}: {e}", path.display()),
+                )
+            })?;
+        }
+        d.check = Some(c);
+    }
     Ok(match cli.format {
         Format::Text => render::text(&d),
         Format::Latex => render::latex(&d),

@@ -127,3 +127,75 @@ fn a_derivation_past_its_node_budget_stops_with_a_clear_error() {
         "{e}"
     );
 }
+
+#[test]
+fn check_prints_a_table_json_and_a_plot() {
+    let svg = std::env::temp_dir().join(format!("eomderive-check-{}.svg", std::process::id()));
+    let svg_s = svg.to_string_lossy().into_owned();
+    let (code, out, err) = run(&[
+        "examples/tanh_net.expr",
+        "--order",
+        "3",
+        "--check",
+        "--lr",
+        "0.2",
+        "--steps",
+        "10",
+        "--plot",
+        &svg_s,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let c = &v["check"];
+    assert_eq!(c["lr"], 0.2);
+    assert_eq!(c["steps"], 10);
+    assert_eq!(c["horizon"].as_f64().unwrap(), 2.0);
+    assert_eq!(c["rows"].as_array().unwrap().len(), 16); // K = 0..3 × η, η/2, η/4, η/8
+    let slopes: Vec<f64> = c["slopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_f64().unwrap())
+        .collect();
+    for (k, s) in slopes.iter().enumerate() {
+        assert!((s - (k as f64 + 1.0)).abs() < 0.15, "K={k}: {s}");
+    }
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    std::fs::remove_file(&svg).unwrap();
+    assert!(picture.starts_with("<svg") && picture.trim_end().ends_with("</svg>"));
+    assert_eq!(
+        picture.matches("<polyline").count(),
+        8,
+        "4 orders in each panel"
+    );
+    assert!(!picture.contains("NaN") && !picture.contains("inf"));
+    // The text table has one line per order, with the slope.
+    let (_, text, _) = run(&[
+        "examples/tanh_net.expr",
+        "--order",
+        "3",
+        "--check",
+        "--lr",
+        "0.2",
+        "--steps",
+        "10",
+    ]);
+    assert!(text.contains("check against gradient descent"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with('3') && l.trim_end().ends_with("4.00")),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_needs_a_point_and_a_positive_rate() {
+    let (code, _, err) = run(&["(u*v - 1)^2", "--check"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("needs a starting point"), "{err}");
+    let (code, _, err) = run(&["examples/factorization.expr", "--check", "--lr", "-0.1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("positive learning rate"), "{err}");
+}

@@ -1,13 +1,17 @@
 //! The numeric layer, the only place floating point appears: expressions compiled to
 //! straight-line programs that keep the graph's sharing, and their evaluation with domain checks.
 
+mod check;
 mod evaluate;
 mod field;
+mod ode;
 mod program;
 mod taylor;
 
+pub use check::{check, gradient_descent, local_error, Check, CheckOptions, CheckRow};
 pub use evaluate::{evaluate, Evaluation};
 pub use field::{Eom, VectorField};
+pub use ode::{integrate, Integration, OdeError, Tolerances};
 pub use program::{DomainError, Program};
 pub use taylor::{taylor_directional, tree_xi};
 

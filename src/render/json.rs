@@ -56,7 +56,30 @@ struct Output {
     bindings: Vec<Binding>,
     #[serde(skip_serializing_if = "Option::is_none")]
     evaluation: Option<Evaluation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check: Option<CheckJson>,
     stats: Stats,
+}
+
+#[derive(Serialize)]
+struct CheckJson {
+    lr: f64,
+    steps: usize,
+    horizon: f64,
+    rows: Vec<CheckRowJson>,
+    slopes: Vec<Option<f64>>,
+}
+
+#[derive(Serialize)]
+struct CheckRowJson {
+    order: usize,
+    lr: f64,
+    steps: usize,
+    /// null when it could not be computed (see `failure`).
+    error: Option<f64>,
+    at_floor: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure: Option<String>,
 }
 
 /// A derivation as one JSON object (pretty-printed, newline-terminated).
@@ -98,6 +121,24 @@ pub fn json(d: &Derivation) -> String {
             loss: ev.loss,
             gradient: ev.gradient.clone(),
             xi: ev.xi.clone(),
+        }),
+        check: d.check.as_ref().map(|c| CheckJson {
+            lr: c.lr,
+            steps: c.steps,
+            horizon: c.horizon,
+            rows: c
+                .rows
+                .iter()
+                .map(|r| CheckRowJson {
+                    order: r.order,
+                    lr: r.lr,
+                    steps: r.steps,
+                    error: r.error,
+                    at_floor: r.at_floor,
+                    failure: r.failure.clone(),
+                })
+                .collect(),
+            slopes: c.slopes.clone(),
         }),
         stats: Stats {
             ops: d.ops,

@@ -6,12 +6,14 @@
 
 mod json;
 mod latex;
+mod plot;
 mod printer;
 mod text;
 pub mod trees;
 
 pub use json::{generic_json, json};
 pub use latex::{generic_latex, latex};
+pub use plot::plot_svg;
 pub use printer::{Printer, Style};
 pub use text::{generic_text, text};
 

@@ -52,6 +52,9 @@ pub fn text(d: &Derivation) -> String {
             o.ops_before, o.ops_after, o.stopped_by
         );
     }
+    if let Some(c) = &d.check {
+        check_table(&mut s, c);
+    }
     if let Some(ev) = &d.evaluation {
         let at: Vec<String> = m
             .params
@@ -94,4 +97,48 @@ pub fn generic_text(series: &GenericSeries) -> String {
         );
     }
     s
+}
+
+/// The check as a table: one row per order K, one column per learning rate, then the slope.
+fn check_table(s: &mut String, c: &crate::numeric::Check) {
+    let _ = writeln!(
+        s,
+        "check against gradient descent: ‖θ_EoM(T) - θ_GD‖ at T = {} ({} steps of η = {})",
+        c.horizon, c.steps, c.lr
+    );
+    let lrs: Vec<f64> = c
+        .rows
+        .iter()
+        .filter(|r| r.order == 0)
+        .map(|r| r.lr)
+        .collect();
+    let mut header = format!("  {:<4}", "K");
+    for lr in &lrs {
+        header.push_str(&format!(" {:>12}", format!("η={lr}")));
+    }
+    let _ = writeln!(s, "{header}  slope (expected K+1)");
+    let mut notes = Vec::new();
+    for (k, slope) in c.slopes.iter().enumerate() {
+        let mut line = format!("  {k:<4}");
+        for r in c.rows.iter().filter(|r| r.order == k) {
+            let cell = match (r.error, &r.failure) {
+                (Some(e), _) if r.at_floor => format!("{e:.2e}*"),
+                (Some(e), _) => format!("{e:.2e}"),
+                (None, Some(f)) => {
+                    notes.push(format!("K = {k}, η = {}: {f}", r.lr));
+                    "failed".into()
+                }
+                (None, None) => "-".into(),
+            };
+            line.push_str(&format!(" {cell:>12}"));
+        }
+        let slope = slope.map_or("-".into(), |v| format!("{v:.2}"));
+        let _ = writeln!(s, "{line}  {slope}");
+    }
+    if c.rows.iter().any(|r| r.at_floor) {
+        let _ = writeln!(s, "  * at the rounding floor: left out of the slope");
+    }
+    for n in notes {
+        let _ = writeln!(s, "  {n}");
+    }
 }

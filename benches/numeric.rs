@@ -1,0 +1,60 @@
+//! The numeric layer: time per evaluation of ξ_1..ξ_3 (one compiled program for all three) on
+//! each example, and the whole `--check` run at orders 0..3.
+//!
+//! `cargo bench --bench numeric` prints a Markdown table (this machine, wall clock). Compare
+//! with `benches/peers/jax_peer.py` (JAX per call and in-graph); BENCHMARKS.md has both.
+
+use std::time::{Duration, Instant};
+
+use eomderive::lang::Source;
+use eomderive::numeric::{CheckOptions, VectorField};
+use eomderive::{check, derive, Options};
+
+fn main() {
+    let mut paths: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "expr"))
+        .collect();
+    paths.sort();
+    println!("| loss | ops (ξ_1..ξ_3) | ns per evaluation | --check K=0..3 (ms) |");
+    println!("|---|---|---|---|");
+    for path in paths {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let src = Source::from_bytes(&name, std::fs::read(&path).unwrap()).unwrap();
+        let d = derive(
+            &src,
+            &Options {
+                order: 3,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        let roots: Vec<_> = d.xi.iter().flatten().copied().collect();
+        let field = VectorField::compile(&d.model.graph, &roots);
+        let x0 = d.evaluation.as_ref().unwrap().point.clone();
+        let mut out = vec![0.0; roots.len()];
+        // Points that move a little each call, so nothing is hoisted.
+        let mut x = x0.clone();
+        let calls = 200_000;
+        let mut sink = 0.0;
+        let start = Instant::now();
+        for i in 0..calls {
+            x[0] = x0[0] + 1e-9 * (i % 100) as f64;
+            field.eval_into(&x, &mut out).unwrap();
+            sink += out[0];
+        }
+        let per_eval = start.elapsed().as_secs_f64() / calls as f64 * 1e9;
+        std::hint::black_box(sink);
+        let mut times = Vec::new();
+        let begin = Instant::now();
+        while times.len() < 5 || (begin.elapsed() < Duration::from_secs(2) && times.len() < 100) {
+            let t = Instant::now();
+            std::hint::black_box(check(&d, &CheckOptions::default()).unwrap());
+            times.push(t.elapsed());
+        }
+        times.sort();
+        let check_ms = times[times.len() / 2].as_secs_f64() * 1e3;
+        println!("| {name} | {} | {per_eval:.0} | {check_ms:.1} |", d.ops);
+    }
+}
