@@ -21,6 +21,25 @@ pub(crate) enum Instr {
     Call(Func, usize),
 }
 
+/// The fast path's instructions: constants live in their slots from the start (they are never
+/// executed), products and sums with a constant carry it inline, squares are products, and
+/// slots are 32-bit. Each writes the slot `dst`.
+#[derive(Debug, Clone, Copy)]
+enum Fast {
+    Var(u32, u32),
+    Add(u32, u32, u32),
+    Sub(u32, u32, u32),
+    Mul(u32, u32, u32),
+    Div(u32, u32, u32),
+    MulC(u32, u32, f64),
+    AddC(u32, u32, f64),
+    Square(u32, u32),
+    Powi(u32, u32, i32),
+    Pow(u32, u32, u32),
+    Neg(u32, u32),
+    Call(u32, Func, u32),
+}
+
 /// The loss (or one of its derived expressions) is undefined at the point evaluated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DomainError {
@@ -53,6 +72,9 @@ pub struct Program {
     code: Vec<Instr>,
     nodes: Vec<Id>,
     roots: Vec<usize>,
+    fast: Vec<Fast>,
+    /// Slot values before a run: the constants in place, zeros elsewhere.
+    template: Vec<f64>,
 }
 
 impl Program {
@@ -80,10 +102,13 @@ impl Program {
             slot.insert(id, code.len());
             code.push(instr);
         }
+        let (fast, template) = fast_code(&code);
         Program {
             roots: roots.iter().map(|r| slot[r]).collect(),
             code,
             nodes: cone,
+            fast,
+            template,
         }
     }
 
@@ -116,27 +141,29 @@ impl Program {
         scratch: &mut Vec<f64>,
         out: &mut [f64],
     ) -> Result<(), DomainError> {
-        scratch.resize(self.code.len(), 0.0);
+        if scratch.len() != self.template.len() {
+            scratch.clear();
+            scratch.extend_from_slice(&self.template);
+        }
         let v = &mut scratch[..];
-        for k in 0..self.code.len() {
-            v[k] = match self.code[k] {
-                Instr::Const(c) => c,
-                Instr::Var(i) => x[i],
-                Instr::Add(a, b) => v[a] + v[b],
-                Instr::Sub(a, b) => v[a] - v[b],
-                Instr::Mul(a, b) => v[a] * v[b],
-                Instr::Div(a, b) => v[a] / v[b],
-                Instr::Powi(a, n) => v[a].powi(n),
-                Instr::Pow(a, b) => {
-                    if v[a] < 0.0 {
-                        f64::NAN
-                    } else {
-                        v[a].powf(v[b])
-                    }
+        for ins in &self.fast {
+            match *ins {
+                Fast::Var(d, i) => v[d as usize] = x[i as usize],
+                Fast::Add(d, a, b) => v[d as usize] = v[a as usize] + v[b as usize],
+                Fast::Sub(d, a, b) => v[d as usize] = v[a as usize] - v[b as usize],
+                Fast::Mul(d, a, b) => v[d as usize] = v[a as usize] * v[b as usize],
+                Fast::Div(d, a, b) => v[d as usize] = v[a as usize] / v[b as usize],
+                Fast::MulC(d, a, c) => v[d as usize] = v[a as usize] * c,
+                Fast::AddC(d, a, c) => v[d as usize] = v[a as usize] + c,
+                Fast::Square(d, a) => v[d as usize] = v[a as usize] * v[a as usize],
+                Fast::Powi(d, a, n) => v[d as usize] = v[a as usize].powi(n),
+                Fast::Pow(d, a, b) => {
+                    let (a, b) = (v[a as usize], v[b as usize]);
+                    v[d as usize] = if a < 0.0 { f64::NAN } else { a.powf(b) };
                 }
-                Instr::Neg(a) => -v[a],
-                Instr::Call(f, a) => call(f, v[a]).unwrap_or(f64::NAN),
-            };
+                Fast::Neg(d, a) => v[d as usize] = -v[a as usize],
+                Fast::Call(d, f, a) => v[d as usize] = call(f, v[a as usize]).unwrap_or(f64::NAN),
+            }
         }
         if v.iter().all(|t| t.is_finite()) {
             for (o, &r) in out.iter_mut().zip(&self.roots) {
@@ -207,6 +234,61 @@ impl Program {
         }
         Ok(self.roots.iter().map(|&r| v[r]).collect())
     }
+}
+
+/// The fast-path code and the initial slot values for a checked program.
+fn fast_code(code: &[Instr]) -> (Vec<Fast>, Vec<f64>) {
+    let mut template = vec![0.0; code.len()];
+    let konst = |i: usize| match code[i] {
+        Instr::Const(c) => Some(c),
+        _ => None,
+    };
+    let mut fast = Vec::with_capacity(code.len());
+    for (d, ins) in code.iter().enumerate() {
+        let d32 = d as u32;
+        let w = |i: usize| i as u32;
+        fast.push(match *ins {
+            Instr::Const(c) => {
+                template[d] = c;
+                continue;
+            }
+            Instr::Var(i) => Fast::Var(d32, w(i)),
+            Instr::Add(a, b) => match (konst(a), konst(b)) {
+                (Some(c), _) => Fast::AddC(d32, w(b), c),
+                (_, Some(c)) => Fast::AddC(d32, w(a), c),
+                _ => Fast::Add(d32, w(a), w(b)),
+            },
+            Instr::Sub(a, b) => match konst(b) {
+                Some(c) => Fast::AddC(d32, w(a), -c),
+                None => Fast::Sub(d32, w(a), w(b)),
+            },
+            Instr::Mul(a, b) => match (konst(a), konst(b)) {
+                (Some(c), _) => Fast::MulC(d32, w(b), c),
+                (_, Some(c)) => Fast::MulC(d32, w(a), c),
+                _ if a == b => Fast::Square(d32, w(a)),
+                _ => Fast::Mul(d32, w(a), w(b)),
+            },
+            Instr::Div(a, b) => match konst(b) {
+                // Exact only for powers of two; otherwise keep the division (results must not
+                // depend on this path).
+                Some(c)
+                    if c != 0.0
+                        && (1.0 / c).recip() == c
+                        && (1.0 / c) * c == 1.0
+                        && c.abs().log2().fract() == 0.0 =>
+                {
+                    Fast::MulC(d32, w(a), 1.0 / c)
+                }
+                _ => Fast::Div(d32, w(a), w(b)),
+            },
+            Instr::Powi(a, 2) => Fast::Square(d32, w(a)),
+            Instr::Powi(a, n) => Fast::Powi(d32, w(a), n),
+            Instr::Pow(a, b) => Fast::Pow(d32, w(a), w(b)),
+            Instr::Neg(a) => Fast::Neg(d32, w(a)),
+            Instr::Call(f, a) => Fast::Call(d32, f, w(a)),
+        });
+    }
+    (fast, template)
 }
 
 fn small_integer(g: &Graph, id: Id) -> Option<i32> {
