@@ -39,15 +39,7 @@ fn lr_for(name: &str) -> f64 {
 fn global_error_shrinks_as_eta_to_the_k_plus_one() {
     for path in examples() {
         let name = stem(&path);
-        let src = Source::from_bytes(&name, std::fs::read(&path).unwrap()).unwrap();
-        let d = derive(
-            &src,
-            &Options {
-                order: 3,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let d = common::derive_example(&path, 3);
         let options = CheckOptions {
             lr: lr_for(&name),
             steps: 10,
@@ -78,15 +70,7 @@ fn global_error_shrinks_as_eta_to_the_k_plus_one() {
 fn local_error_shrinks_as_eta_to_the_k_plus_two() {
     for path in examples() {
         let name = stem(&path);
-        let src = Source::from_bytes(&name, std::fs::read(&path).unwrap()).unwrap();
-        let d = derive(
-            &src,
-            &Options {
-                order: 3,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let d = common::derive_example(&path, 3);
         let eom = Eom::compile(&d.model.graph, &d.gradient, &d.xi);
         let grad = descent(&d);
         let x0 = DVector::from_vec(initial(&d.model));

@@ -160,15 +160,7 @@ fn loss_specific_terms_equal_the_tree_form_with_derivative_tensors() {
         let x = initial(&m);
         let n = m.params.len();
         let tensors: Vec<Vec<f64>> = (0..=order).map(|k| derivative_tensor(&m, &x, k)).collect();
-        let src = Source::from_bytes(&stem(&path), std::fs::read(&path).unwrap()).unwrap();
-        let d = derive(
-            &src,
-            &Options {
-                order,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let d = common::derive_example(&path, order);
         let ev = d.evaluation.unwrap();
         for k in 1..=order {
             let mut want = vec![0.0; n];
@@ -200,15 +192,7 @@ fn loss_specific_terms_equal_the_tree_form_with_derivative_tensors() {
 #[test]
 fn counter_term_snapshots_text_and_latex() {
     for path in examples() {
-        let src = Source::from_bytes(&stem(&path), std::fs::read(&path).unwrap()).unwrap();
-        let d = derive(
-            &src,
-            &Options {
-                order: 3,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let d = common::derive_example(&path, 3);
         snapshot_settings().bind(|| {
             insta::assert_snapshot!(format!("xi_text_{}", stem(&path)), render::text(&d));
             insta::assert_snapshot!(format!("xi_latex_{}", stem(&path)), render::latex(&d));
@@ -232,15 +216,7 @@ fn first_order_term_is_half_hessian_times_gradient() {
         let grad_reg = Diff::new(n).gradient(&mut m.graph, reg);
         let x = initial(&m);
         let want = Program::compile(&m.graph, &grad_reg).eval(&x).unwrap();
-        let src = Source::from_bytes(&stem(&path), std::fs::read(&path).unwrap()).unwrap();
-        let d = derive(
-            &src,
-            &Options {
-                order: 1,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let d = common::derive_example(&path, 1);
         let got = &d.evaluation.unwrap().xi[0];
         for i in 0..n {
             assert!(
@@ -256,7 +232,7 @@ fn first_order_term_is_half_hessian_times_gradient() {
 #[test]
 fn egg_simplification_keeps_values_and_never_grows() {
     for path in examples() {
-        let src = Source::from_bytes(&stem(&path), std::fs::read(&path).unwrap()).unwrap();
+        let src = common::source(&path);
         let fast = derive(
             &src,
             &Options {

@@ -3,22 +3,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{examples, snapshot_settings, stem};
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_eomderive"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
+use common::{examples, run, snapshot_settings, stem};
 
 #[test]
 fn every_example_runs_in_text_and_json() {

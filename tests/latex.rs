@@ -47,15 +47,7 @@ fn katex_renders_every_latex_output() {
         }
     }
     for path in examples() {
-        let src = Source::from_bytes(&stem(&path), std::fs::read(&path).unwrap()).unwrap();
-        let d = derive(
-            &src,
-            &Options {
-                order: 3,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let d = common::derive_example(&path, 3);
         push(format!("{} document", stem(&path)), render::latex(&d));
         let j: serde_json::Value = serde_json::from_str(&render::json(&d)).unwrap();
         for ct in j["counter_terms"].as_array().unwrap() {

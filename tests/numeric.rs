@@ -15,15 +15,7 @@ fn symbolic_counter_terms_equal_the_taylor_tree_route() {
     let order = 4;
     let s = generic(order).unwrap();
     for path in examples() {
-        let src = Source::from_bytes(&stem(&path), std::fs::read(&path).unwrap()).unwrap();
-        let d = derive(
-            &src,
-            &Options {
-                order,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let d = common::derive_example(&path, order);
         let gradient = Program::compile(&d.model.graph, &d.gradient);
         let symbolic: Vec<Id> = d.xi.iter().flatten().copied().collect();
         let symbolic = Program::compile(&d.model.graph, &symbolic);
@@ -58,15 +50,7 @@ use eomderive::expr::Id;
 #[test]
 fn compiled_fields_match_the_checked_interpreter() {
     for path in examples() {
-        let src = Source::from_bytes(&stem(&path), std::fs::read(&path).unwrap()).unwrap();
-        let d = derive(
-            &src,
-            &Options {
-                order: 3,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let d = common::derive_example(&path, 3);
         let x = DVector::from_vec(initial(&d.model));
         let field = VectorField::compile(&d.model.graph, &d.gradient);
         let fast = field.eval(&x).unwrap();

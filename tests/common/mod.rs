@@ -30,6 +30,34 @@ pub fn load(p: &std::path::Path) -> Model {
     parse(&Source::from_bytes(&name, bytes).unwrap()).unwrap()
 }
 
+/// An example's source, named by its stem (`tanh_net`).
+pub fn source(p: &std::path::Path) -> Source {
+    Source::from_bytes(&stem(p), std::fs::read(p).unwrap()).unwrap()
+}
+
+/// An example derived to `order` with default options otherwise.
+pub fn derive_example(p: &std::path::Path, order: usize) -> eomderive::Derivation {
+    let options = eomderive::Options {
+        order,
+        ..Default::default()
+    };
+    eomderive::derive(&source(p), &options).unwrap()
+}
+
+/// Runs the command line from the crate root: (exit code, stdout, stderr).
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_eomderive"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
 /// The example's initial point as floats.
 pub fn initial(m: &Model) -> Vec<f64> {
     m.initial_point()
