@@ -105,6 +105,30 @@ pub struct Derivation {
 
 /// Parses the loss, derives its gradient and counter terms ξ_1..ξ_order, and evaluates them
 /// where a point is known.
+///
+/// Snapshot-testing a derived formula, as a project using eomderive would (with `insta`):
+///
+/// ```
+/// use eomderive::{derive, lang::Source, render, Options};
+/// let options = Options { order: 1, ..Options::default() };
+/// let d = derive(&Source::inline("(u*v - 1)^2/2"), &options).unwrap();
+/// // ξ_1 = ½ H g: with r = uv − 1, H g = (r² u + v r (u² + v²), r² v + u r (u² + v²)).
+/// insta::assert_snapshot!(render::text(&d), @r"
+/// parameters: u, v
+/// loss = t1^2/2
+/// gradient:
+///   ∂f/∂u = t2
+///   ∂f/∂v = t3
+/// counter terms (dθ/dt = -∇f - η ξ_1 - η^2 ξ_2 - ...), order 1:
+///   ξ_1[u] = 1/2*(t1*t3 + v*t4)
+///   ξ_1[v] = 1/2*(t1*t2 + u*t4)
+/// where
+///   t1 = u*v - 1
+///   t2 = v*t1
+///   t3 = u*t1
+///   t4 = v*t2 + u*t3
+/// ");
+/// ```
 pub fn derive(source: &Source, options: &Options) -> Result<Derivation> {
     check_order(options.order)?;
     let model = lang::parse(source).map_err(|e| {
