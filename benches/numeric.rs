@@ -17,8 +17,10 @@ fn main() {
         .filter(|p| p.extension().is_some_and(|e| e == "expr"))
         .collect();
     paths.sort();
-    println!("| loss | ops (ξ_1..ξ_3) | ns per evaluation | --check K=0..3 (ms) |");
-    println!("|---|---|---|---|");
+    println!(
+        "| loss | ops (ξ_1..ξ_3) | native ns/eval | interpreted ns/eval | --check K=0..3 (ms) |"
+    );
+    println!("|---|---|---|---|---|");
     for path in paths {
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         let src = Source::from_bytes(&name, std::fs::read(&path).unwrap()).unwrap();
@@ -31,21 +33,24 @@ fn main() {
         )
         .unwrap();
         let roots: Vec<_> = d.xi.iter().flatten().copied().collect();
-        let field = VectorField::compile(&d.model.graph, &roots);
         let x0 = d.evaluation.as_ref().unwrap().point.clone();
-        let mut out = vec![0.0; roots.len()];
-        // Points that move a little each call, so nothing is hoisted.
-        let mut x = x0.clone();
-        let calls = 200_000;
-        let mut sink = 0.0;
-        let start = Instant::now();
-        for i in 0..calls {
-            x[0] = x0[0] + 1e-9 * (i % 100) as f64;
-            field.eval_into(&x, &mut out).unwrap();
-            sink += out[0];
-        }
-        let per_eval = start.elapsed().as_secs_f64() / calls as f64 * 1e9;
-        std::hint::black_box(sink);
+        let time = |field: &VectorField| {
+            let mut out = vec![0.0; roots.len()];
+            // Points that move a little each call, so nothing is hoisted.
+            let mut x = x0.clone();
+            let calls = 200_000;
+            let mut sink = 0.0;
+            let start = Instant::now();
+            for i in 0..calls {
+                x[0] = x0[0] + 1e-9 * (i % 100) as f64;
+                field.eval_into(&x, &mut out).unwrap();
+                sink += out[0];
+            }
+            std::hint::black_box(sink);
+            start.elapsed().as_secs_f64() / calls as f64 * 1e9
+        };
+        let native = time(&VectorField::compile(&d.model.graph, &roots));
+        let interpreted = time(&VectorField::interpreted(&d.model.graph, &roots));
         let mut times = Vec::new();
         let begin = Instant::now();
         while times.len() < 5 || (begin.elapsed() < Duration::from_secs(2) && times.len() < 100) {
@@ -55,6 +60,9 @@ fn main() {
         }
         times.sort();
         let check_ms = times[times.len() / 2].as_secs_f64() * 1e3;
-        println!("| {name} | {} | {per_eval:.0} | {check_ms:.1} |", d.ops);
+        println!(
+            "| {name} | {} | {native:.0} | {interpreted:.0} | {check_ms:.1} |",
+            d.ops
+        );
     }
 }

@@ -2,9 +2,11 @@
 //! the truncated equation of motion −(g + η ξ_1 + … + η^K ξ_K).
 
 use std::cell::RefCell;
+use std::sync::OnceLock;
 
 use nalgebra::DVector;
 
+use super::jit::JitProgram;
 use super::{DomainError, Program};
 use crate::expr::{Graph, Id};
 
@@ -23,16 +25,54 @@ use crate::expr::{Graph, Id};
 #[derive(Debug)]
 pub struct VectorField {
     program: Program,
+    /// The program's fast path as native code, when it was compiled.
+    jit: Option<JitProgram>,
     scratch: RefCell<Vec<f64>>,
 }
 
+/// Programs shorter than this are interpreted (compiling them would not pay).
+const JIT_MIN_LEN: usize = 16;
+
+/// True unless the environment variable `EOMDERIVE_NO_JIT` is set to something other than
+/// `0` or empty (read once).
+fn jit_enabled() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        std::env::var_os("EOMDERIVE_NO_JIT").map_or(true, |v| v.is_empty() || v == "0")
+    })
+}
+
 impl VectorField {
-    /// Compiles the components (sharing every common subexpression).
+    /// Compiles the components (sharing every common subexpression). Programs of 16
+    /// operations or more are compiled to native code too (unless the environment variable
+    /// `EOMDERIVE_NO_JIT=1` is set, or native compilation fails); results are the same.
     pub fn compile(graph: &Graph, components: &[Id]) -> VectorField {
+        let program = Program::compile(graph, components);
+        let jit = if jit_enabled() && program.len() >= JIT_MIN_LEN {
+            JitProgram::compile(&program)
+        } else {
+            None
+        };
         VectorField {
-            program: Program::compile(graph, components),
+            program,
+            jit,
             scratch: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Like [`VectorField::compile`], but always interpreted (no native code).
+    pub fn interpreted(graph: &Graph, components: &[Id]) -> VectorField {
+        VectorField {
+            program: Program::compile(graph, components),
+            jit: None,
+            scratch: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// True when evaluation runs native code.
+    #[cfg(test)]
+    pub(crate) fn is_native(&self) -> bool {
+        self.jit.is_some()
     }
 
     /// Number of operations evaluated per call.
@@ -54,8 +94,11 @@ impl VectorField {
 
     /// F(θ) written into `out`, without allocating.
     pub fn eval_into(&self, x: &[f64], out: &mut [f64]) -> Result<(), DomainError> {
-        self.program
-            .eval_into(x, &mut self.scratch.borrow_mut(), out)
+        let scratch = &mut self.scratch.borrow_mut();
+        match &self.jit {
+            Some(jit) => jit.eval_into(&self.program, x, scratch, out),
+            None => self.program.eval_into(x, scratch, out),
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 mod check;
 mod evaluate;
 mod field;
+mod jit;
 mod ode;
 mod program;
 mod taylor;

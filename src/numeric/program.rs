@@ -25,7 +25,7 @@ pub(crate) enum Instr {
 /// executed), products and sums with a constant carry it inline, squares are products, and
 /// slots are 32-bit. Each writes the slot `dst`.
 #[derive(Debug, Clone, Copy)]
-enum Fast {
+pub(crate) enum Fast {
     Var(u32, u32),
     Add(u32, u32, u32),
     Sub(u32, u32, u32),
@@ -165,6 +165,30 @@ impl Program {
                 Fast::Call(d, f, a) => v[d as usize] = call(f, v[a as usize]).unwrap_or(f64::NAN),
             }
         }
+        if v.iter().all(|t| t.is_finite()) {
+            for (o, &r) in out.iter_mut().zip(&self.roots) {
+                *o = v[r];
+            }
+            return Ok(());
+        }
+        match self.eval(x) {
+            Err(e) => Err(e),
+            Ok(_) => Err(DomainError {
+                node: self.nodes[0],
+                what: "a value is not finite".into(),
+            }),
+        }
+    }
+
+    /// The fast code and the slot values before a run (constants in place), for the JIT.
+    pub(crate) fn fast_parts(&self) -> (&[Fast], &[f64]) {
+        (&self.fast, &self.template)
+    }
+
+    /// The end of [`Program::eval_into`] for a fast run done elsewhere (the JIT) that left every
+    /// slot in `v`: the roots into `out` if all slots are finite, else the checked
+    /// [`Program::eval`]'s error.
+    pub(crate) fn finish(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<(), DomainError> {
         if v.iter().all(|t| t.is_finite()) {
             for (o, &r) in out.iter_mut().zip(&self.roots) {
                 *o = v[r];
