@@ -38,7 +38,7 @@ const JIT_MIN_LEN: usize = 16;
 fn jit_enabled() -> bool {
     static ENABLED: OnceLock<bool> = OnceLock::new();
     *ENABLED.get_or_init(|| {
-        std::env::var_os("EOMDERIVE_NO_JIT").map_or(true, |v| v.is_empty() || v == "0")
+        std::env::var_os("EOMDERIVE_NO_JIT").is_none_or(|v| v.is_empty() || v == "0")
     })
 }
 
