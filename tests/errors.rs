@@ -209,16 +209,26 @@ fn syntax_error() {
     // A file that exists is not re-read as an inline loss.
     assert!(!r.stderr.contains("names no file"), "{}", r.stderr);
 
+    // Unbalanced brackets are reported at the bracket.
     assert_fails(
         &inline("param u\nloss = (u + 1"),
-        "<inline>:2:14",
-        &["expected"],
+        "<inline>:2:8",
+        &["this `(` is never closed"],
     );
-    // An unclosed array: the error is at the end of its last line.
     assert_fails(
         &inline("param w[2] = [1, 2\nloss = w[1]"),
-        "<inline>:1:19",
-        &["expected"],
+        "<inline>:1:14",
+        &["this `[` is never closed"],
+    );
+    assert_fails(
+        &inline("param u\nloss = u + 1)"),
+        "<inline>:2:13",
+        &["unmatched `)`"],
+    );
+    assert_fails(
+        &inline("param u\nloss = (u\n + 1]"),
+        "<inline>:3:5",
+        &["`]` closes the `(` of line 2, column 8; expected `)`"],
     );
     assert_fails(
         &inline("param u\nloss = u $ 2"),

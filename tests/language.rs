@@ -668,3 +668,29 @@ fn at_errors() {
         );
     }
 }
+
+#[test]
+fn a_statement_continues_across_lines_inside_brackets() {
+    let split = "param u = 0.3, v = -1.2\n\
+                 loss = ((u*v - 1)^2 / 2    # the residual, (with a bracket in a comment\n\
+                 \x20      + pow(u - v,\n\
+                 \x20            2))\n";
+    let one_line = "param u = 0.3, v = -1.2\nloss = ((u*v - 1)^2 / 2 + pow(u - v, 2))";
+    let (a, b) = (parse_str(split).unwrap(), parse_str(one_line).unwrap());
+    let x = [0.3, -1.2];
+    let fa = Program::compile(&a.graph, &[a.loss]).eval(&x).unwrap();
+    let fb = Program::compile(&b.graph, &[b.loss]).eval(&x).unwrap();
+    assert_eq!(fa, fb);
+    // Outside brackets a line break still ends the statement, and errors keep their lines.
+    let e = parse_str("param u\nloss = (u +\n  foo(u))").unwrap_err();
+    let loc = e.location.as_ref().unwrap();
+    assert_eq!((loc.line, loc.column), (3, 3), "{e}");
+    let e = parse_str("param u\nloss = u\n + 1").unwrap_err();
+    assert!(
+        e.help
+            .as_deref()
+            .unwrap_or("")
+            .contains("inside parentheses"),
+        "{e}"
+    );
+}

@@ -121,9 +121,92 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+/// Inside parentheses and brackets a statement continues on the next line: line breaks there
+/// (and comments, which would otherwise run to the end of the joined line) become spaces.
+/// Every byte keeps its offset, so spans still point into the original text.
+/// Unbalanced brackets are reported here, at the bracket, which says more than the parser can.
+fn join_bracketed_lines(source: &str) -> Result<std::borrow::Cow<'_, str>, SyntaxError> {
+    let mut out = String::with_capacity(source.len());
+    let mut open: Vec<(usize, char)> = Vec::new();
+    let mut in_comment = false;
+    for (at, c) in source.char_indices() {
+        let depth = open.len();
+        if in_comment {
+            if c == '\n' {
+                in_comment = false;
+                out.push(if depth > 0 { ' ' } else { '\n' });
+            } else if depth > 0 {
+                out.extend(std::iter::repeat_n(' ', c.len_utf8()));
+            } else {
+                out.push(c);
+            }
+            continue;
+        }
+        match c {
+            '#' => {
+                in_comment = true;
+                out.push(if depth > 0 { ' ' } else { '#' });
+                continue;
+            }
+            '(' | '[' => open.push((at, c)),
+            ')' | ']' => {
+                let want = if c == ')' { '(' } else { '[' };
+                match open.pop() {
+                    Some((_, o)) if o == want => {}
+                    Some((start, o)) => {
+                        let line = source[..start].matches('\n').count() + 1;
+                        let column = source[..start]
+                            .rsplit('\n')
+                            .next()
+                            .map_or(0, |l| l.chars().count())
+                            + 1;
+                        return Err(SyntaxError {
+                            span: Span { start: at, end: at + 1 },
+                            message: format!(
+                                "`{c}` closes the `{o}` of line {line}, column {column}; expected `{}`",
+                                if o == '(' { ')' } else { ']' }
+                            ),
+                        });
+                    }
+                    None => {
+                        return Err(SyntaxError {
+                            span: Span {
+                                start: at,
+                                end: at + 1,
+                            },
+                            message: format!("unmatched `{c}`"),
+                        })
+                    }
+                }
+            }
+            '\n' | '\r' if depth > 0 => {
+                out.push(' ');
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    if let Some(&(start, o)) = open.last() {
+        return Err(SyntaxError {
+            span: Span {
+                start,
+                end: start + 1,
+            },
+            message: format!("this `{o}` is never closed"),
+        });
+    }
+    Ok(std::borrow::Cow::Owned(out))
+}
+
 /// Parses the whole source.
 pub fn parse(source: &str) -> Result<File, SyntaxError> {
-    let mut pairs = Syntax::parse(Rule::file, source).map_err(|e| {
+    let joined = join_bracketed_lines(source)?;
+    parse_joined(&joined, source)
+}
+
+fn parse_joined(joined: &str, source: &str) -> Result<File, SyntaxError> {
+    let mut pairs = Syntax::parse(Rule::file, joined).map_err(|e| {
         let mut e = syntax_error(e);
         // `\r` is skipped as whitespace, so an error at a CRLF line break (or at the end after
         // a final `\r`) lands after the `\r`; put it on the `\r`, just past the visible line.

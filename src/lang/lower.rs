@@ -84,8 +84,19 @@ struct Lowerer<'s> {
 }
 
 pub fn lower(src: &Source) -> Result<Model> {
-    let file = ast::parse(&src.text)
-        .map_err(|e| src.error(ErrorKind::Parse, e.span.start, e.span.end, e.message))?;
+    let file = ast::parse(&src.text).map_err(|e| {
+        let err = src.error(ErrorKind::Parse, e.span.start, e.span.end, e.message);
+        // A line that starts with an operator was probably meant to continue the one above.
+        let line_start = src.text[..e.span.start].rfind('\n').map_or(0, |i| i + 1);
+        let continues = line_start > 0
+            && src.text[line_start..e.span.start].trim().is_empty()
+            && src.text[e.span.start..].starts_with(['+', '-', '*', '/', '^']);
+        if continues {
+            err.with_help("a statement ends with its line; to continue it on the next line, put the line break inside parentheses")
+        } else {
+            err
+        }
+    })?;
     let mut l = Lowerer {
         src,
         g: Graph::new(),
