@@ -165,19 +165,7 @@ impl Program {
                 Fast::Call(d, f, a) => v[d as usize] = call(f, v[a as usize]).unwrap_or(f64::NAN),
             }
         }
-        if v.iter().all(|t| t.is_finite()) {
-            for (o, &r) in out.iter_mut().zip(&self.roots) {
-                *o = v[r];
-            }
-            return Ok(());
-        }
-        match self.eval(x) {
-            Err(e) => Err(e),
-            Ok(_) => Err(DomainError {
-                node: self.nodes[0],
-                what: "a value is not finite".into(),
-            }),
-        }
+        self.finish(x, v, out)
     }
 
     /// The fast code and the slot values before a run (constants in place), for the JIT.
@@ -185,9 +173,8 @@ impl Program {
         (&self.fast, &self.template)
     }
 
-    /// The end of [`Program::eval_into`] for a fast run done elsewhere (the JIT) that left every
-    /// slot in `v`: the roots into `out` if all slots are finite, else the checked
-    /// [`Program::eval`]'s error.
+    /// The end of a fast run (here or in the JIT) that left every slot in `v`: the roots into
+    /// `out` if all slots are finite, else the checked [`Program::eval`]'s error.
     pub(crate) fn finish(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<(), DomainError> {
         if v.iter().all(|t| t.is_finite()) {
             for (o, &r) in out.iter_mut().zip(&self.roots) {
