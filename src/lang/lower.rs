@@ -257,32 +257,34 @@ impl Lowerer<'_> {
 
     /// The sum of `terms`, checking the size of folded constants as it goes.
     fn sum(&mut self, terms: Vec<Id>, span: Span) -> Result<Id> {
-        let mut acc: Option<Id> = None;
-        for t in terms {
-            acc = Some(match acc {
-                None => t,
-                Some(a) => {
-                    let s = self.g.add(a, t);
-                    self.small(s, span)?
-                }
-            });
-        }
-        Ok(acc.unwrap_or_else(|| self.g.int(0)))
+        self.fold(terms, 0, Graph::add, span)
     }
 
     /// The product of `factors`, checking the size of folded constants as it goes.
     fn product(&mut self, factors: Vec<Id>, span: Span) -> Result<Id> {
+        self.fold(factors, 1, Graph::mul, span)
+    }
+
+    /// `items` combined left to right with `op` (`empty` for none), each partial result
+    /// checked by [`Lowerer::small`].
+    fn fold(
+        &mut self,
+        items: Vec<Id>,
+        empty: i64,
+        op: fn(&mut Graph, Id, Id) -> Id,
+        span: Span,
+    ) -> Result<Id> {
         let mut acc: Option<Id> = None;
-        for t in factors {
+        for t in items {
             acc = Some(match acc {
                 None => t,
                 Some(a) => {
-                    let p = self.g.mul(a, t);
-                    self.small(p, span)?
+                    let r = op(&mut self.g, a, t);
+                    self.small(r, span)?
                 }
             });
         }
-        Ok(acc.unwrap_or_else(|| self.g.int(1)))
+        Ok(acc.unwrap_or_else(|| self.g.int(empty)))
     }
 
     fn stmt(&mut self, s: &Stmt) -> Result<()> {

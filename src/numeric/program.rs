@@ -282,14 +282,7 @@ fn fast_code(code: &[Instr]) -> (Vec<Fast>, Vec<f64>) {
             Instr::Div(a, b) => match konst(b) {
                 // Exact only for powers of two; otherwise keep the division (results must not
                 // depend on this path).
-                Some(c)
-                    if c != 0.0
-                        && (1.0 / c).recip() == c
-                        && (1.0 / c) * c == 1.0
-                        && c.abs().log2().fract() == 0.0 =>
-                {
-                    Fast::MulC(d32, w(a), 1.0 / c)
-                }
+                Some(c) if is_power_of_two(c) => Fast::MulC(d32, w(a), 1.0 / c),
                 _ => Fast::Div(d32, w(a), w(b)),
             },
             Instr::Powi(a, 2) => Fast::Square(d32, w(a)),
@@ -300,6 +293,11 @@ fn fast_code(code: &[Instr]) -> (Vec<Fast>, Vec<f64>) {
         });
     }
     (fast, template)
+}
+
+/// ±2^k with both 2^k and 2^-k normal, so that x / c == x * (1/c) exactly for every x.
+fn is_power_of_two(c: f64) -> bool {
+    c.is_normal() && c.recip().is_normal() && c.abs().to_bits() & ((1 << 52) - 1) == 0
 }
 
 fn small_integer(g: &Graph, id: Id) -> Option<i32> {
@@ -345,4 +343,27 @@ pub(crate) fn call(f: Func, x: f64) -> Result<f64, String> {
             x.ln_1p()
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_power_of_two;
+
+    #[test]
+    fn powers_of_two_are_the_exact_reciprocals() {
+        for c in [1.0, 2.0, 0.5, -4.0, 1024.0, 2f64.powi(-20)] {
+            assert!(is_power_of_two(c), "{c}");
+        }
+        for c in [
+            0.0,
+            3.0,
+            0.1,
+            -6.0,
+            f64::INFINITY,
+            f64::NAN,
+            f64::MIN_POSITIVE / 2.0,
+        ] {
+            assert!(!is_power_of_two(c), "{c}");
+        }
+    }
 }
