@@ -5,9 +5,11 @@
 //! simplification, and evaluation at the file's point), with `--simplify fast` and `egg`.
 //! Timing lives here, never in tests. BENCHMARKS.md records the figures.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
-use eomderive::lang::Source;
 use eomderive::{derive, derive_model, generic, Options, Simplify};
 
 /// Median wall time of `f`, repeated until about `budget` has passed (at least 3 runs).
@@ -25,22 +27,17 @@ fn median(budget: Duration, mut f: impl FnMut()) -> Duration {
 
 fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let mut dir: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "expr"))
-        .collect();
-    dir.sort();
+    let dir = common::examples();
     println!(
         "| loss | K | fast: derive (ms) | fast: ops | egg: derive (ms) | egg: ops | egg stop |"
     );
     println!("|---|---|---|---|---|---|---|");
     for path in dir {
-        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let name = common::stem(&path);
         if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
             continue;
         }
-        let src = Source::from_bytes(&name, std::fs::read(&path).unwrap()).unwrap();
+        let src = common::source(&path);
         for order in 1..=4 {
             let fast = Options {
                 order,

@@ -4,26 +4,23 @@
 //! `cargo bench --bench numeric` prints a Markdown table (this machine, wall clock). Compare
 //! with `benches/peers/jax_peer.py` (JAX per call and in-graph); BENCHMARKS.md has both.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
-use eomderive::lang::Source;
 use eomderive::numeric::{CheckOptions, VectorField};
 use eomderive::{check, derive, Options};
 
 fn main() {
-    let mut paths: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "expr"))
-        .collect();
-    paths.sort();
+    let paths = common::examples();
     println!(
         "| loss | ops (ξ_1..ξ_3) | native ns/eval | interpreted ns/eval | --check K=0..3 (ms) |"
     );
     println!("|---|---|---|---|---|");
     for path in paths {
-        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        let src = Source::from_bytes(&name, std::fs::read(&path).unwrap()).unwrap();
+        let name = common::stem(&path);
+        let src = common::source(&path);
         let d = derive(
             &src,
             &Options {

@@ -99,14 +99,7 @@ fn quadratic_order_twelve_reproduces_gd() {
     let text = "data A[3,3] = [[2, -0.5, 0.3], [-0.5, 1.5, 0.2], [0.3, 0.2, 1]]\n\
                 param x[3] = [1, -0.5, 0.8]\n\
                 loss = sum(i, sum(j, x[i] * A[i,j] * x[j])) / 2";
-    let d = derive(
-        &Source::inline(text),
-        &Options {
-            order: 12,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let d = common::derive_inline(text, 12);
     // The largest eigenvalue of A is below 2.5, so η = 0.04 keeps ‖ηA‖ ≤ 0.1.
     let eta = 0.04;
     let eom = Eom::compile(&d.model.graph, &d.gradient, &d.xi);
@@ -136,14 +129,7 @@ fn quadratic_order_twelve_reproduces_gd() {
 #[test]
 fn diverging_gd_is_reported_not_numbers() {
     // f = u^4/4 from u = 3 with η = 1 diverges within a few steps.
-    let d = derive(
-        &Source::inline("param u = 3\nloss = u^4/4"),
-        &Options {
-            order: 1,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let d = common::derive_inline("param u = 3\nloss = u^4/4", 1);
     let c = check(
         &d,
         &CheckOptions {

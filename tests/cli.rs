@@ -117,24 +117,24 @@ fn a_derivation_past_its_node_budget_stops_with_a_clear_error() {
     );
 }
 
+/// The check of the tanh network at orders 0..3, η = 0.2, 10 steps.
+const TANH_CHECK: [&str; 8] = [
+    "examples/tanh_net.expr",
+    "--order",
+    "3",
+    "--check",
+    "--lr",
+    "0.2",
+    "--steps",
+    "10",
+];
+
 #[test]
 fn check_prints_a_table_json_and_a_plot() {
     let svg = std::env::temp_dir().join(format!("eomderive-check-{}.svg", std::process::id()));
     let svg_s = svg.to_string_lossy().into_owned();
-    let (code, out, err) = run(&[
-        "examples/tanh_net.expr",
-        "--order",
-        "3",
-        "--check",
-        "--lr",
-        "0.2",
-        "--steps",
-        "10",
-        "--plot",
-        &svg_s,
-        "--format",
-        "json",
-    ]);
+    let (code, out, err) =
+        run(&[&TANH_CHECK[..], &["--plot", &svg_s, "--format", "json"]].concat());
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let c = &v["check"];
@@ -161,16 +161,7 @@ fn check_prints_a_table_json_and_a_plot() {
     );
     assert!(!picture.contains("NaN") && !picture.contains("inf"));
     // The text table has one line per order, with the slope.
-    let (_, text, _) = run(&[
-        "examples/tanh_net.expr",
-        "--order",
-        "3",
-        "--check",
-        "--lr",
-        "0.2",
-        "--steps",
-        "10",
-    ]);
+    let (_, text, _) = run(&TANH_CHECK);
     assert!(text.contains("check against gradient descent"), "{text}");
     assert!(
         text.lines()
@@ -187,4 +178,31 @@ fn check_needs_a_point_and_a_positive_rate() {
     let (code, _, err) = run(&["examples/factorization.expr", "--check", "--lr", "-0.1"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("positive learning rate"), "{err}");
+}
+
+static STAGES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn record(stage: &str) {
+    STAGES.lock().unwrap().push(stage.to_string());
+}
+
+#[test]
+fn the_derivation_reports_its_stages_in_order() {
+    let options = eomderive::Options {
+        order: 2,
+        simplify: eomderive::Simplify::Egg,
+        progress: Some(record),
+        ..Default::default()
+    };
+    let src = eomderive::lang::Source::inline("param u = 1, v = 2\nloss = (u*v - 1)^2");
+    eomderive::derive(&src, &options).unwrap();
+    assert_eq!(
+        *STAGES.lock().unwrap(),
+        [
+            "counter terms",
+            "simplifying",
+            "equality saturation",
+            "evaluating"
+        ]
+    );
 }

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 
 use common::{examples, initial, snapshot_settings, stem};
 use eomderive::expr::{Diff, Id, VarId};
-use eomderive::lang::Source;
 use eomderive::numeric::Program;
 use eomderive::{derive, generic, render, Options};
 use num_rational::BigRational;
@@ -56,14 +55,7 @@ fn quadratic_loss_matches_the_closed_form_exactly() {
         rows.join(", ")
     );
     let order = 6;
-    let mut d = derive(
-        &Source::inline(&text),
-        &Options {
-            order,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let mut d = common::derive_inline(&text, order);
     let a: Vec<Vec<BigRational>> = a.iter().map(|r| r.to_vec()).collect();
     let mut power = a.clone(); // A^{k+1}, starting at k = 0
     for k in 1..=order {

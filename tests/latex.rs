@@ -8,8 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::{examples, stem};
-use eomderive::lang::Source;
-use eomderive::{derive, generic, render, Options};
+use eomderive::{generic, render};
 
 fn katex_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/katex")
@@ -69,14 +68,7 @@ fn katex_renders_every_latex_output() {
     let all = "param u = 0.3, v = 0.4\nparam w[2] = [0.1, 0.2]\nparam eta_b = 0.5\n\
                loss = exp(u) + log(v) + sqrt(v) + sin(u) + cos(u) + tan(u) + tanh(u) + sigmoid(u) \
                + softplus(u) + log1p(v) + u^v + w[1]/w[2] - eta_b^(1/3)";
-    let d = derive(
-        &Source::inline(all),
-        &Options {
-            order: 1,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let d = common::derive_inline(all, 1);
     push("all functions".into(), render::latex(&d));
 
     ensure_katex();

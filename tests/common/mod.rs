@@ -44,6 +44,15 @@ pub fn derive_example(p: &std::path::Path, order: usize) -> eomderive::Derivatio
     eomderive::derive(&source(p), &options).unwrap()
 }
 
+/// A loss written inline, derived to `order` with default options otherwise.
+pub fn derive_inline(text: &str, order: usize) -> eomderive::Derivation {
+    let options = eomderive::Options {
+        order,
+        ..Default::default()
+    };
+    eomderive::derive(&Source::inline(text), &options).unwrap()
+}
+
 /// Runs the command line from the crate root: (exit code, stdout, stderr).
 pub fn run(args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_eomderive"))
