@@ -140,6 +140,26 @@ impl Eom {
         self.order
     }
 
+    /// The terms themselves at θ: `[g, ξ_1, …, ξ_K]` (K = [`Eom::order`]).
+    ///
+    /// ```
+    /// use eomderive::numeric::Eom;
+    /// use nalgebra::DVector;
+    /// let d = eomderive::derive(&eomderive::lang::Source::inline("u^2/2"), &Default::default()).unwrap();
+    /// let t = Eom::compile(&d.model.graph, &d.gradient, &d.xi).terms(&DVector::from_vec(vec![3.0])).unwrap();
+    /// assert_eq!((t[0][0], t[1][0], t[2][0]), (3.0, 1.5, 1.0)); // ξ_k = u/(k+1)
+    /// ```
+    pub fn terms(&self, x: &DVector<f64>) -> Result<Vec<DVector<f64>>, DomainError> {
+        let mut values = self.values.borrow_mut();
+        values.resize(self.n * (self.order + 1), 0.0);
+        self.field.eval_into(x.as_slice(), &mut values)?;
+        Ok(values
+            .chunks(self.n.max(1))
+            .take(self.order + 1)
+            .map(|c| DVector::from_column_slice(&c[..self.n]))
+            .collect())
+    }
+
     /// −(g + η ξ_1 + … + η^K ξ_K) at θ, for K ≤ [`Eom::order`] (K = 0 is gradient flow).
     pub fn rhs(&self, x: &DVector<f64>, eta: f64, k: usize) -> Result<DVector<f64>, DomainError> {
         assert!(k <= self.order, "order {k} was not compiled");
