@@ -22,6 +22,9 @@ pub mod series;
 
 use std::time::{Duration, Instant};
 
+use num_rational::BigRational;
+use num_traits::{Signed, Zero};
+
 pub use error::{Error, ErrorKind, Result};
 
 use expr::{Diff, Id};
@@ -49,6 +52,9 @@ pub struct Options {
     pub limits: expr::Limits,
     /// Most expression nodes the derivation may build ([`MAX_NODES`] by default).
     pub max_nodes: usize,
+    /// λ: train on the loss plus (λ/2)‖θ‖² (`--weight-decay`); overrides a `weight_decay`
+    /// line of the loss file.
+    pub weight_decay: Option<BigRational>,
     /// Called with the name of each stage as the derivation reaches it (the command line shows
     /// them on a terminal when a derivation runs longer than a second).
     pub progress: Option<fn(&str)>,
@@ -75,6 +81,7 @@ impl Default for Options {
             simplify: Simplify::Fast,
             limits: expr::Limits::default(),
             max_nodes: MAX_NODES,
+            weight_decay: None,
             progress: None,
         }
     }
@@ -85,8 +92,10 @@ impl Default for Options {
 pub struct Derivation {
     /// The lowered loss; its graph also holds every derived expression below.
     pub model: Model,
-    /// ∂f/∂θ_i for each parameter.
+    /// ∂f/∂θ_i for each parameter (with weight decay, of the loss including (λ/2)‖θ‖²).
     pub gradient: Vec<Id>,
+    /// λ when the loss includes weight decay (λ/2)‖θ‖² (from the file or [`Options`]).
+    pub weight_decay: Option<BigRational>,
     /// `xi[k-1][i]`: component `i` of the counter term ξ_k.
     pub xi: Vec<Vec<Id>>,
     /// Values at the requested point, or at the file's initial point when it is complete.
@@ -181,8 +190,39 @@ fn check_order(order: usize) -> Result<()> {
 pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
     check_order(options.order)?;
     let start = Instant::now();
+    let weight_decay = match options.weight_decay.clone().or(model.weight_decay.clone()) {
+        Some(l) if l.is_negative() => {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!("the weight decay is negative ({l})"),
+            )
+            .with_help("λ must be 0 or more: GD then trains loss + (λ/2)‖θ‖²"))
+        }
+        Some(l) if l.is_zero() => None,
+        l => l,
+    };
     let mut diff = Diff::new(model.params.len());
-    let gradient = diff.gradient(&mut model.graph, model.loss);
+    let mut gradient = diff.gradient(&mut model.graph, model.loss);
+    if let Some(l) = &weight_decay {
+        // F = f + (λ/2)‖θ‖², ∇F = g + λθ.
+        let g = &mut model.graph;
+        let lambda = g.num(l.clone());
+        let half = g.num(l.clone() / BigRational::from_integer(2.into()));
+        let squares: Vec<Id> = (0..model.params.len())
+            .map(|i| {
+                let v = g.var(expr::VarId(i as u32));
+                g.powi(v, 2)
+            })
+            .collect();
+        let norm = g.sum(squares);
+        let decay = g.mul(half, norm);
+        model.loss = g.add(model.loss, decay);
+        for (i, gi) in gradient.iter_mut().enumerate() {
+            let v = g.var(expr::VarId(i as u32));
+            let t = g.mul(lambda, v);
+            *gi = g.add(*gi, t);
+        }
+    }
     let report = |stage: &str| {
         if let Some(p) = options.progress {
             p(stage)
@@ -243,6 +283,7 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
     Ok(Derivation {
         model,
         gradient,
+        weight_decay,
         xi,
         evaluation,
         ops,

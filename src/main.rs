@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use num_rational::BigRational;
 use eomderive::numeric::CheckOptions;
 use eomderive::{
     check, derive, generic, lang::Source, render, Error, ErrorKind, Options, Simplify,
@@ -45,6 +46,10 @@ struct Cli {
     /// GD steps of the check at η (the horizon is steps·η).
     #[arg(long, value_name = "N", default_value_t = 40)]
     steps: usize,
+    /// Weight decay λ: train on the loss plus (λ/2)‖θ‖² (e.g. 0.01 or 1/100; overrides a
+    /// `weight_decay` line in the loss file).
+    #[arg(long, value_name = "λ", value_parser = parse_decay, allow_negative_numbers = true)]
+    weight_decay: Option<BigRational>,
     /// Draw the check as an SVG file (implies --check).
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<std::path::PathBuf>,
@@ -69,6 +74,18 @@ fn parse_order(s: &str) -> Result<usize, String> {
         Ok(k) => Ok(k),
         Err(_) => Err(format!(
             "`{s}` is not a whole number; give the order K as 1, 2, 3, ..."
+        )),
+    }
+}
+
+fn parse_decay(s: &str) -> Result<BigRational, String> {
+    match eomderive::lang::parse_exact(s.trim()) {
+        Some(l) if l < BigRational::from_integer(0.into()) => Err(format!(
+            "the weight decay must be 0 or more (got {s})"
+        )),
+        Some(l) => Ok(l),
+        None => Err(format!(
+            "`{s}` is not a number; write the weight decay as 0.01, 1e-2 or 1/100"
         )),
     }
 }
@@ -103,6 +120,7 @@ fn run(cli: Cli) -> eomderive::Result<String> {
             SimplifyArg::Fast => Simplify::Fast,
             SimplifyArg::Egg => Simplify::Egg,
         },
+        weight_decay: cli.weight_decay,
         progress: Some(progress),
         ..Options::default()
     };

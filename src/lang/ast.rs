@@ -106,6 +106,11 @@ pub enum Stmt {
         body: Expr,
         span: Span,
     },
+    /// `weight_decay = λ`.
+    Decay {
+        body: Expr,
+        span: Span,
+    },
 }
 
 /// A parsed file: statements, or one bare expression.
@@ -269,12 +274,16 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::array => "an array `[...]`",
         Rule::dims | Rule::let_index => "`[`",
         Rule::binder => "an index `i` or `i in 1..n`",
-        Rule::param_stmt | Rule::data_stmt | Rule::let_stmt | Rule::loss_stmt => {
-            "a statement (param, data, let, loss)"
-        }
-        Rule::kw_param | Rule::kw_data | Rule::kw_let | Rule::kw_loss => {
-            "a statement (param, data, let, loss)"
-        }
+        Rule::param_stmt
+        | Rule::data_stmt
+        | Rule::let_stmt
+        | Rule::loss_stmt
+        | Rule::decay_stmt
+        | Rule::kw_param
+        | Rule::kw_data
+        | Rule::kw_let
+        | Rule::kw_loss
+        | Rule::kw_decay => "a statement (param, data, let, loss, weight_decay)",
         Rule::kw_in => "`in`",
         Rule::neg => "`-`",
         _ => return None,
@@ -301,7 +310,7 @@ fn stmt(p: Pair<Rule>) -> Result<Stmt, SyntaxError> {
     let mut it = p.into_inner().filter(|q| {
         !matches!(
             q.as_rule(),
-            Rule::kw_param | Rule::kw_data | Rule::kw_let | Rule::kw_loss
+            Rule::kw_param | Rule::kw_data | Rule::kw_let | Rule::kw_loss | Rule::kw_decay
         )
     });
     Ok(match rule {
@@ -322,6 +331,10 @@ fn stmt(p: Pair<Rule>) -> Result<Stmt, SyntaxError> {
             }
         }
         Rule::loss_stmt => Stmt::Loss {
+            body: expr(it.next().unwrap())?,
+            span,
+        },
+        Rule::decay_stmt => Stmt::Decay {
             body: expr(it.next().unwrap())?,
             span,
         },

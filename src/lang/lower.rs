@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use num_rational::BigRational;
-use num_traits::ToPrimitive;
+use num_traits::{Signed, ToPrimitive};
 
 use super::ast::{self, Arg, BinOp, Decl, Expr, File, Name, Span, Stmt, Value};
 use super::{did_you_mean, Model, Source};
@@ -76,6 +76,8 @@ struct Lowerer<'s> {
     /// Index variables in scope, innermost last.
     bound: Vec<(String, i64)>,
     loss: Option<(Id, Span)>,
+    /// `weight_decay = λ`, with where it was given.
+    decay: Option<(BigRational, Span)>,
     /// Scalar entries and reduction terms unrolled so far (see [`MAX_UNROLLED`]).
     unrolled: usize,
     /// How many times the expression being lowered is unrolled by the reductions and indexed
@@ -107,6 +109,7 @@ pub fn lower(src: &Source) -> Result<Model> {
         names: Vec::new(),
         bound: Vec::new(),
         loss: None,
+        decay: None,
         unrolled: 0,
         repeat: 1,
     };
@@ -160,6 +163,7 @@ pub fn lower(src: &Source) -> Result<Model> {
         loss,
         initial: l.initial,
         names: l.names,
+        weight_decay: l.decay.map(|(v, _)| v),
     })
 }
 
@@ -310,6 +314,31 @@ impl Lowerer<'_> {
                 }
                 let id = self.expr(body)?;
                 self.loss = Some((id, *span));
+                Ok(())
+            }
+            Stmt::Decay { body, span } => {
+                if let Some((_, first)) = &self.decay {
+                    let line = self.src.text[..first.start].matches('\n').count() + 1;
+                    return Err(self.err(
+                        *span,
+                        format!("a second `weight_decay` line (the first is on line {line})"),
+                    ));
+                }
+                let id = self.expr(body)?;
+                let value = match self.g.as_num(id) {
+                    Some(v) if !v.is_negative() => v.clone(),
+                    Some(v) => {
+                        return Err(self
+                            .err(body.span(), format!("the weight decay is negative ({v})"))
+                            .with_help("λ must be 0 or more: GD then trains loss + (λ/2)‖θ‖²"))
+                    }
+                    None => {
+                        return Err(self
+                            .err(body.span(), "the weight decay must be a constant".into())
+                            .with_help("write a number, e.g. `weight_decay = 0.01`; it may not depend on parameters"))
+                    }
+                };
+                self.decay = Some((value, *span));
                 Ok(())
             }
         }

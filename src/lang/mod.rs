@@ -8,7 +8,7 @@ mod point;
 mod source;
 
 pub use model::Model;
-pub use point::parse_point;
+pub use point::{parse_exact, parse_point};
 pub use source::Source;
 
 use crate::error::Result;

@@ -27,6 +27,9 @@ pub struct Model {
     /// The `let` names, one per scalar entry (`out[2]`), with the node each one denotes, in
     /// declaration order. Renderers use them to name shared subexpressions.
     pub names: Vec<(String, Id)>,
+    /// λ of a `weight_decay = λ` line: gradient descent trains the loss plus (λ/2)‖θ‖².
+    /// [`crate::derive`] adds that term (see [`crate::Options::weight_decay`]).
+    pub weight_decay: Option<BigRational>,
 }
 
 impl Model {

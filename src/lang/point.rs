@@ -97,8 +97,16 @@ pub fn parse_point(model: &Model, at: Option<&str>) -> Result<Vec<BigRational>> 
     Ok(values.into_iter().map(Option::unwrap).collect())
 }
 
-/// An exact number: optional sign, a decimal, optionally `/` a decimal.
-fn parse_exact(s: &str) -> Option<BigRational> {
+/// An exact number as `--at` and `--weight-decay` take it: optional sign, a decimal,
+/// optionally `/` a decimal.
+///
+/// ```
+/// use eomderive::lang::parse_exact;
+/// assert_eq!(parse_exact("1/100"), parse_exact("1e-2"));
+/// assert_eq!(parse_exact("-0.5").unwrap().to_string(), "-1/2");
+/// assert_eq!(parse_exact("x"), None);
+/// ```
+pub fn parse_exact(s: &str) -> Option<BigRational> {
     let (neg, s) = match s.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, s.strip_prefix('+').unwrap_or(s)),
