@@ -27,8 +27,12 @@
 
 mod counter;
 mod instantiate;
+mod laws;
+mod potential;
 mod tree;
 
 pub use counter::{counter_terms, GenericSeries, SeriesError, MAX_ORDER};
 pub use instantiate::{instantiate, TooLarge};
+pub use laws::{gd_step_law, invariance_law, Law, Poly, Probe, Scalar, Vector};
+pub use potential::{generic_potential, scalar_gradient, scalar_trees};
 pub use tree::{Forest, TreeId};

@@ -218,6 +218,49 @@ impl Forest {
     }
 }
 
+impl Forest {
+    /// The same free (unrooted) tree rooted at each of its nodes, one entry per node in
+    /// preorder (equal entries when nodes are equivalent). At each rooting a node's children
+    /// are all its neighbours except its parent.
+    ///
+    /// ```
+    /// let mut f = eomderive::series::Forest::new();
+    /// let g = f.leaf();
+    /// let hg = f.node(vec![g]);
+    /// let path = f.node(vec![hg]); // [[•]]: a path of three nodes
+    /// let r: Vec<String> = f.rootings(path).iter().map(|&t| f.bracket(t)).collect();
+    /// assert_eq!(r, ["[[•]]", "[••]", "[[•]]"]);
+    /// ```
+    pub fn rootings(&mut self, t: TreeId) -> Vec<TreeId> {
+        // Adjacency of t's nodes, numbered in preorder.
+        let mut adjacency: Vec<Vec<usize>> = Vec::new();
+        self.adjacency(t, None, &mut adjacency);
+        (0..adjacency.len())
+            .map(|v| self.rooted_at(&adjacency, v, usize::MAX))
+            .collect()
+    }
+
+    fn adjacency(&self, t: TreeId, parent: Option<usize>, adjacency: &mut Vec<Vec<usize>>) {
+        let me = adjacency.len();
+        adjacency.push(parent.into_iter().collect());
+        if let Some(p) = parent {
+            adjacency[p].push(me);
+        }
+        for &c in &self.nodes[t.index()].children.clone() {
+            self.adjacency(c, Some(me), adjacency);
+        }
+    }
+
+    fn rooted_at(&mut self, adjacency: &[Vec<usize>], v: usize, parent: usize) -> TreeId {
+        let children = adjacency[v]
+            .iter()
+            .filter(|&&w| w != parent)
+            .map(|&w| self.rooted_at(adjacency, w, v))
+            .collect();
+        self.node(children)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
