@@ -2,7 +2,8 @@
 //!
 //! `cargo bench --bench derive` prints a Markdown table (median of repeated runs, wall clock,
 //! this machine): the derivation of ξ_1..ξ_K from a parsed loss (gradient, counter terms,
-//! simplification, and evaluation at the file's point), with `--simplify fast` and `egg`.
+//! simplification, and evaluation at the file's point), with `--simplify fast` and `egg`, and
+//! separately the time the analyses add (gradient fields, potentials, invariances and laws).
 //! Timing lives here, never in tests. BENCHMARKS.md records the figures.
 
 #[path = "../tests/common/mod.rs"]
@@ -29,9 +30,9 @@ fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let dir = common::examples();
     println!(
-        "| loss | K | fast: derive (ms) | fast: ops | egg: derive (ms) | egg: ops | egg stop |"
+        "| loss | K | fast: derive (ms) | fast: ops | egg: derive (ms) | egg: ops | egg stop | analyses (ms) |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for path in dir {
         let name = common::stem(&path);
         if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
@@ -41,7 +42,12 @@ fn main() {
         for order in 1..=4 {
             let fast = Options {
                 order,
+                analyze: false,
                 ..Options::default()
+            };
+            let analysed = Options {
+                analyze: true,
+                ..fast.clone()
             };
             let egg = Options {
                 simplify: Simplify::Egg,
@@ -57,13 +63,17 @@ fn main() {
             let t_egg = median(Duration::from_secs(2), || {
                 std::hint::black_box(derive_model(model.clone(), &egg).unwrap());
             });
+            let t_analysed = median(Duration::from_secs(1), || {
+                std::hint::black_box(derive_model(model.clone(), &analysed).unwrap());
+            });
             println!(
-                "| {name} | {order} | {:.3} | {} | {:.1} | {} | {} |",
+                "| {name} | {order} | {:.3} | {} | {:.1} | {} | {} | {:.2} |",
                 t_fast.as_secs_f64() * 1e3,
                 d_fast.ops,
                 t_egg.as_secs_f64() * 1e3,
                 d_egg.ops,
-                d_egg.simplification.unwrap().stopped_by
+                d_egg.simplification.unwrap().stopped_by,
+                (t_analysed.as_secs_f64() - t_fast.as_secs_f64()) * 1e3
             );
         }
     }

@@ -13,6 +13,7 @@
 //! assert_eq!(d.xi.len(), 1); // ξ_1, one expression per parameter
 //! ```
 
+pub mod analysis;
 pub mod error;
 pub mod expr;
 pub mod lang;
@@ -23,7 +24,7 @@ pub mod series;
 use std::time::{Duration, Instant};
 
 use num_rational::BigRational;
-use num_traits::{Signed, Zero};
+use num_traits::Signed;
 
 pub use error::{Error, ErrorKind, Result};
 
@@ -55,6 +56,8 @@ pub struct Options {
     /// λ: train on the loss plus (λ/2)‖θ‖² (`--weight-decay`); overrides a `weight_decay`
     /// line of the loss file.
     pub weight_decay: Option<BigRational>,
+    /// Run the analyses ([`analysis`]): gradient fields, potentials, invariances.
+    pub analyze: bool,
     /// Called with the name of each stage as the derivation reaches it (the command line shows
     /// them on a terminal when a derivation runs longer than a second).
     pub progress: Option<fn(&str)>,
@@ -82,6 +85,7 @@ impl Default for Options {
             limits: expr::Limits::default(),
             max_nodes: MAX_NODES,
             weight_decay: None,
+            analyze: true,
             progress: None,
         }
     }
@@ -105,6 +109,8 @@ pub struct Derivation {
     /// What equality saturation did to the loss, gradient and counter terms together (with
     /// [`Simplify::Egg`]).
     pub simplification: Option<expr::Outcome>,
+    /// Gradient fields, potentials and invariances (with [`Options::analyze`]).
+    pub analysis: Option<analysis::Analysis>,
     /// The check against gradient descent, when one was run ([`check`]).
     pub check: Option<numeric::Check>,
     /// Wall time of the derivation: differentiation, counter terms and simplification (not
@@ -119,7 +125,8 @@ pub struct Derivation {
 ///
 /// ```
 /// use eomderive::{derive, lang::Source, render, Options};
-/// let options = Options { order: 1, ..Options::default() };
+/// // Without the analyses (gradient fields, invariances), to keep the report short.
+/// let options = Options { order: 1, analyze: false, ..Options::default() };
 /// let d = derive(&Source::inline("(u*v - 1)^2/2"), &options).unwrap();
 /// // ξ_1 = ½ H g: with r = uv − 1, H g = (r² u + v r (u² + v²), r² v + u r (u² + v²)).
 /// insta::assert_snapshot!(render::text(&d), @r"
@@ -190,50 +197,39 @@ fn check_order(order: usize) -> Result<()> {
 pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
     check_order(options.order)?;
     let start = Instant::now();
-    let weight_decay = match options.weight_decay.clone().or(model.weight_decay.clone()) {
-        Some(l) if l.is_negative() => {
+    if let Some(l) = &options.weight_decay {
+        if l.is_negative() {
             return Err(Error::new(
                 ErrorKind::Usage,
                 format!("the weight decay is negative ({l})"),
             )
-            .with_help("λ must be 0 or more: GD then trains loss + (λ/2)‖θ‖²"))
+            .with_help("λ must be 0 or more: GD then trains loss + (λ/2)‖θ‖²"));
         }
-        Some(l) if l.is_zero() => None,
-        l => l,
-    };
-    let mut diff = Diff::new(model.params.len());
-    let mut gradient = diff.gradient(&mut model.graph, model.loss);
-    if let Some(l) = &weight_decay {
-        // F = f + (λ/2)‖θ‖², ∇F = g + λθ.
-        let g = &mut model.graph;
-        let lambda = g.num(l.clone());
-        let half = g.num(l.clone() / BigRational::from_integer(2.into()));
-        let squares: Vec<Id> = (0..model.params.len())
-            .map(|i| {
-                let v = g.var(expr::VarId(i as u32));
-                g.powi(v, 2)
-            })
-            .collect();
-        let norm = g.sum(squares);
-        let decay = g.mul(half, norm);
-        model.loss = g.add(model.loss, decay);
-        for (i, gi) in gradient.iter_mut().enumerate() {
-            let v = g.var(expr::VarId(i as u32));
-            let t = g.mul(lambda, v);
-            *gi = g.add(*gi, t);
-        }
+        model.set_weight_decay(Some(l.clone()));
     }
+    let weight_decay = model.weight_decay.clone();
+    let mut diff = Diff::new(model.params.len());
+    let gradient = diff.gradient(&mut model.graph, model.loss);
+    let base_gradient = diff.gradient(&mut model.graph, model.unregularized);
     let report = |stage: &str| {
         if let Some(p) = options.progress {
             p(stage)
         }
     };
+    let series = if options.order == 0 {
+        GenericSeries {
+            forest: series::Forest::new(),
+            xi: Vec::new(),
+        }
+    } else {
+        generic(options.order)?
+    };
     let xi = if options.order == 0 {
         Vec::new()
     } else {
         report("counter terms");
-        let generic = generic(options.order)?;
-        series::instantiate(&generic, &mut model.graph, &mut diff, &gradient, options.max_nodes).map_err(
+        let generic = &series;
+        series::instantiate(generic, &mut model.graph, &mut diff, &gradient, options.max_nodes).map_err(
             |e| {
                 Error::new(
                     ErrorKind::Limit,
@@ -280,6 +276,24 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
                 .map_err(|e| domain_error(&model, &gradient, e))?,
         ),
     };
+    let analysis = options.analyze.then(|| {
+        report("analysing");
+        let center = match &evaluation {
+            Some(e) => e.point.clone(),
+            None => vec![0.0; gradient.len()],
+        };
+        analysis::analyze(analysis::Input {
+            graph: &mut model.graph,
+            diff: &mut diff,
+            params: &model.params,
+            base_gradient: &base_gradient,
+            gradient: &gradient,
+            xi: &xi,
+            series,
+            weight_decay: weight_decay.is_some(),
+            center,
+        })
+    });
     Ok(Derivation {
         model,
         gradient,
@@ -288,6 +302,7 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
         evaluation,
         ops,
         simplification,
+        analysis,
         check: None,
         elapsed,
     })
@@ -295,7 +310,9 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
 
 /// Checks a derivation against gradient descent from its evaluation point (`--at` or the
 /// file's values): GD against the EoM truncated after ξ_K for K = 0..order, at η, η/2, …
-/// over a fixed horizon (DESIGN.md §4.3).
+/// over a fixed horizon (DESIGN.md §4.3); one step's error against its prediction
+/// η^{K+2} ξ_{K+1}; and, for each invariance the analyses found, its quantity (‖θ_A‖² or
+/// 1_A·θ) along GD, gradient flow and each order.
 ///
 /// ```
 /// use eomderive::{check, derive, lang::Source, numeric::CheckOptions, Options};
@@ -326,7 +343,25 @@ pub fn check(derivation: &Derivation, options: &numeric::CheckOptions) -> Result
     roots.extend(&derivation.gradient);
     let descent = numeric::VectorField::compile(&m.graph, &roots);
     let x0 = nalgebra::DVector::from_vec(ev.point.clone());
-    Ok(numeric::check(&eom, &descent, &x0, options))
+    // Each invariance's quantity is tracked along GD, gradient flow and the EoM.
+    let observables: Vec<numeric::Observable> = derivation
+        .analysis
+        .iter()
+        .flat_map(|a| &a.invariances)
+        .map(|inv| match inv.kind {
+            analysis::Kind::Scale => numeric::Observable {
+                label: format!("‖{}‖²", inv.name),
+                indices: inv.group.clone(),
+                kind: numeric::ObservableKind::SquaredNorm,
+            },
+            analysis::Kind::Translation => numeric::Observable {
+                label: format!("1·{}", inv.name),
+                indices: inv.group.clone(),
+                kind: numeric::ObservableKind::Sum,
+            },
+        })
+        .collect();
+    Ok(numeric::check(&eom, &descent, &x0, options, &observables))
 }
 
 /// The loss-independent counter terms ξ_1..ξ_order as exact sums over trees.

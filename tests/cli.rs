@@ -202,7 +202,8 @@ fn the_derivation_reports_its_stages_in_order() {
             "counter terms",
             "simplifying",
             "equality saturation",
-            "evaluating"
+            "evaluating",
+            "analysing"
         ]
     );
 }

@@ -848,3 +848,42 @@ fn tabs_long_lines_and_typos_display_well() {
     let col = caret.find('^').unwrap();
     assert_eq!(&source_line[col..col + 3], "foo", "{shown}");
 }
+
+#[test]
+fn bad_weight_decay() {
+    let r = inline("param u = 1\nloss = u^2\nweight_decay = -0.1");
+    assert_fails(
+        &r,
+        "<inline>:3:16",
+        &[
+            "the weight decay is negative (-1/10)",
+            "λ must be 0 or more",
+        ],
+    );
+    let r = inline("param u = 1\nloss = u^2\nweight_decay = u/10");
+    assert_fails(
+        &r,
+        "<inline>:3:16",
+        &["the weight decay must be a constant"],
+    );
+    let r = inline("param u = 1\nweight_decay = 0.1\nloss = u^2\nweight_decay = 0.2");
+    assert_fails(
+        &r,
+        "<inline>:4:1",
+        &["a second `weight_decay` line", "line 2"],
+    );
+    let r = inline("param weight_decay = 1\nloss = weight_decay^2");
+    assert_fails(
+        &r,
+        "<inline>:1:7",
+        &["expected a name", "`weight_decay` is a keyword"],
+    );
+    for (flag, phrase) in [
+        ("-0.5", "must be 0 or more"),
+        ("abc", "is not a number"),
+        ("1/0", "is not a number"),
+    ] {
+        let r = run(&["u^2", "--weight-decay", flag]);
+        assert_fails_somewhere(&r, &[phrase]);
+    }
+}

@@ -44,6 +44,7 @@ fn lowered_loss_and_gradient_snapshots() {
             .unwrap(),
             &eomderive::Options {
                 order: 0,
+                analyze: false,
                 ..Default::default()
             },
         )

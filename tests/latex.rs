@@ -57,6 +57,22 @@ fn katex_renders_every_latex_output() {
                 );
             }
         }
+        for f in j["fields"].as_array().unwrap() {
+            if let Some(p) = f["potential"]["latex"].as_str() {
+                push(format!("{} potential {}", stem(&path), f["k"]), p.into());
+            }
+        }
+        if let Some(m) = j["modified_loss"]["latex"].as_str() {
+            push(format!("{} modified loss", stem(&path)), m.into());
+        }
+        for inv in j["invariances"].as_array().unwrap() {
+            for (key, tex) in inv["latex"].as_object().unwrap() {
+                push(
+                    format!("{} {} {key}", stem(&path), inv["name"]),
+                    tex.as_str().unwrap().into(),
+                );
+            }
+        }
         for b in j["bindings"].as_array().unwrap() {
             push(
                 format!("{} binding {}", stem(&path), b["name"]),

@@ -85,16 +85,26 @@ struct Lowerer<'s> {
     repeat: usize,
 }
 
+/// The statement keywords, which cannot name anything.
+const KEYWORDS: [&str; 5] = ["param", "data", "let", "loss", "weight_decay"];
+
 pub fn lower(src: &Source) -> Result<Model> {
     let file = ast::parse(&src.text).map_err(|e| {
+        let wants_name = e.message.contains("a name");
         let err = src.error(ErrorKind::Parse, e.span.start, e.span.end, e.message);
         // A line that starts with an operator was probably meant to continue the one above.
         let line_start = src.text[..e.span.start].rfind('\n').map_or(0, |i| i + 1);
         let continues = line_start > 0
             && src.text[line_start..e.span.start].trim().is_empty()
             && src.text[e.span.start..].starts_with(['+', '-', '*', '/', '^']);
+        let word: String = src.text[e.span.start..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
         if continues {
             err.with_help("a statement ends with its line; to continue it on the next line, put the line break inside parentheses")
+        } else if KEYWORDS.contains(&word.as_str()) && wants_name {
+            err.with_help(format!("`{word}` is a keyword; choose another name"))
         } else {
             err
         }
@@ -157,14 +167,17 @@ pub fn lower(src: &Source) -> Result<Model> {
             )
             .with_help("declare them with `param`, e.g. `param u = 0.3`"));
     }
-    Ok(Model {
+    let mut model = Model {
         graph: l.g,
         params: l.params,
         loss,
+        unregularized: loss,
         initial: l.initial,
         names: l.names,
-        weight_decay: l.decay.map(|(v, _)| v),
-    })
+        weight_decay: None,
+    };
+    model.set_weight_decay(l.decay.map(|(v, _)| v));
+    Ok(model)
 }
 
 /// Collects the free identifiers of a bare expression in order of first appearance. Returns an

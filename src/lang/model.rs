@@ -2,7 +2,9 @@
 
 use num_rational::BigRational;
 
-use crate::expr::{Graph, Id};
+use num_traits::Zero;
+
+use crate::expr::{Graph, Id, VarId};
 
 /// A loss lowered to scalar form.
 ///
@@ -20,15 +22,17 @@ pub struct Model {
     pub graph: Graph,
     /// Expanded scalar parameter names.
     pub params: Vec<String>,
-    /// The loss.
+    /// The loss gradient descent trains: the loss as written plus (λ/2)‖θ‖² with weight decay.
     pub loss: Id,
+    /// The loss as written, without weight decay (the same node as `loss` without it).
+    pub unregularized: Id,
     /// The initial value of each parameter, where the file gives one.
     pub initial: Vec<Option<BigRational>>,
     /// The `let` names, one per scalar entry (`out[2]`), with the node each one denotes, in
     /// declaration order. Renderers use them to name shared subexpressions.
     pub names: Vec<(String, Id)>,
-    /// λ of a `weight_decay = λ` line: gradient descent trains the loss plus (λ/2)‖θ‖².
-    /// [`crate::derive`] adds that term (see [`crate::Options::weight_decay`]).
+    /// λ of weight decay, when `loss` includes (λ/2)‖θ‖² (a `weight_decay = λ` line, or
+    /// [`Model::set_weight_decay`]).
     pub weight_decay: Option<BigRational>,
 }
 
@@ -36,6 +40,35 @@ impl Model {
     /// The initial point when the file gives every parameter a value.
     pub fn initial_point(&self) -> Option<Vec<BigRational>> {
         self.initial.iter().cloned().collect()
+    }
+
+    /// Sets the weight decay: `loss` becomes the unregularised loss plus (λ/2)‖θ‖² (just the
+    /// unregularised loss for `None` or λ = 0).
+    ///
+    /// ```
+    /// let mut m = eomderive::lang::parse_str("param u = 1\nloss = u^4").unwrap();
+    /// m.set_weight_decay(Some(num_rational::BigRational::new(1.into(), 10.into())));
+    /// let p = eomderive::numeric::Program::compile(&m.graph, &[m.loss]);
+    /// assert_eq!(p.eval(&[2.0]).unwrap(), vec![16.2]);
+    /// ```
+    pub fn set_weight_decay(&mut self, lambda: Option<BigRational>) {
+        self.weight_decay = lambda.filter(|l| !l.is_zero());
+        self.loss = match &self.weight_decay {
+            None => self.unregularized,
+            Some(l) => {
+                let g = &mut self.graph;
+                let half = g.num(l / BigRational::from_integer(2.into()));
+                let squares: Vec<Id> = (0..self.params.len())
+                    .map(|i| {
+                        let v = g.var(VarId(i as u32));
+                        g.powi(v, 2)
+                    })
+                    .collect();
+                let norm = g.sum(squares);
+                let decay = g.mul(half, norm);
+                g.add(self.unregularized, decay)
+            }
+        };
     }
 
     /// The index of a scalar parameter by its expanded name (`w[2]`).

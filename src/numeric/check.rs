@@ -1,5 +1,8 @@
 //! The check against gradient descent (DESIGN.md §4.3): run GD, integrate the truncated
 //! equation of motion over the same horizon, and measure how the distance shrinks with η.
+//! Also, along GD: the local error of one step predicted by the first neglected counter term
+//! (DESIGN.md §2.3) against the measured one, and tracked quantities such as ‖θ_A‖² or 1_A·θ
+//! along GD and along the EoM at each order.
 
 use nalgebra::DVector;
 
@@ -47,6 +50,105 @@ pub struct CheckRow {
     pub failure: Option<String>,
 }
 
+/// The local error of one step, predicted against measured, for the EoM truncated after ξ_K
+/// at one learning rate (DESIGN.md §2.3).
+///
+/// At N GD iterates θ_i (N = [`CheckOptions::steps`] at every η), the measured error is
+/// m_i = flow_K(θ_i, η) − θ_{i+1}, the EoM truncated after ξ_K integrated for time η from θ_i
+/// minus the next GD iterate; the predicted one is p_i = η^{K+2} ξ_{K+1}(θ_i), its leading
+/// term. Their relative discrepancy shrinks like η.
+///
+/// The iterates are taken at the same times at every η: t = 0, η_0, …, (N−1) η_0 with η_0
+/// the largest η, i.e. every 2^j-th iterate of the run at η_0/2^j. (The first N iterates of
+/// each run would cover a horizon that shrinks with η, and the largest discrepancy along it
+/// would then shrink faster than η wherever the discrepancy's coefficient varies along the
+/// path.)
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalRow {
+    /// K: 0 is gradient flow, whose local error is predicted by ξ_1.
+    pub order: usize,
+    /// η.
+    pub lr: f64,
+    /// Mean over the N iterates of ‖p_i‖ = η^{K+2} ‖ξ_{K+1}(θ_i)‖.
+    pub predicted: Option<f64>,
+    /// Mean over the N iterates of ‖m_i‖.
+    pub measured: Option<f64>,
+    /// max_i ‖m_i − p_i‖ / ‖m_i‖ over the iterates with m_i ≠ 0 (expected O(η)).
+    pub discrepancy: Option<f64>,
+    /// Some measured error, or its difference from the prediction, is at the floating-point
+    /// and integrator floor, so the discrepancy measures rounding, not the prediction (the
+    /// measured and predicted means may still be read).
+    pub at_floor: bool,
+    /// Why there are no numbers: GD diverged or left the domain before the last iterate
+    /// needed, a term could not be evaluated, or the integrator failed.
+    pub failure: Option<String>,
+}
+
+/// What an [`Observable`] computes from the parameters in its group A.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObservableKind {
+    /// ‖θ_A‖², conserved by gradient flow when the loss is scale-invariant in θ_A.
+    SquaredNorm,
+    /// 1_A·θ, the sum of the group's parameters, conserved by GD and the EoM at every order
+    /// when the loss is translation-invariant in θ_A.
+    Sum,
+}
+
+/// A scalar function of the parameters to follow along GD and the EoM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observable {
+    /// How it is shown (`‖w‖²`).
+    pub label: String,
+    /// The group A: indices into the parameter vector (0-based, in declaration order).
+    pub indices: Vec<usize>,
+    /// What is computed from the group.
+    pub kind: ObservableKind,
+}
+
+impl Observable {
+    /// The value at θ; `None` when an index is out of range or the value is not finite.
+    ///
+    /// ```
+    /// use eomderive::numeric::{Observable, ObservableKind};
+    /// use nalgebra::DVector;
+    /// let theta = DVector::from_vec(vec![3.0, 4.0, 5.0]);
+    /// let norm = Observable { label: "‖w‖²".into(), indices: vec![0, 1], kind: ObservableKind::SquaredNorm };
+    /// assert_eq!(norm.value(&theta), Some(25.0));
+    /// let sum = Observable { kind: ObservableKind::Sum, ..norm };
+    /// assert_eq!(sum.value(&theta), Some(7.0));
+    /// assert_eq!(Observable { indices: vec![3], ..sum }.value(&theta), None);
+    /// ```
+    pub fn value(&self, theta: &DVector<f64>) -> Option<f64> {
+        let mut total = 0.0;
+        for &i in &self.indices {
+            let v = *theta.get(i)?;
+            total += match self.kind {
+                ObservableKind::SquaredNorm => v * v,
+                ObservableKind::Sum => v,
+            };
+        }
+        total.is_finite().then_some(total)
+    }
+}
+
+/// An [`Observable`] along GD and along the EoM at each order, at the largest η.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tracked {
+    /// The observable's label.
+    pub label: String,
+    /// What is computed.
+    pub kind: ObservableKind,
+    /// The observable's group (parameter indices).
+    pub indices: Vec<usize>,
+    /// The value at the GD iterates θ_0..θ_N (`None` from where GD failed).
+    pub gd: Vec<Option<f64>>,
+    /// `eom[K][n]`: the value along the EoM truncated after ξ_K at time nη, n = 0..N, for
+    /// K = 0..=order (K = 0 is gradient flow); `None` from where the integrator failed.
+    pub eom: Vec<Vec<Option<f64>>>,
+    /// Per order, max_n |eom[K][n] − gd[n]|; `None` unless both are defined at every step.
+    pub max_deviation: Vec<Option<f64>>,
+}
+
 /// The whole check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
@@ -61,24 +163,97 @@ pub struct Check {
     /// Fitted d log(error) / d log(η) per order (expected K + 1), when two or more errors
     /// above the floor exist.
     pub slopes: Vec<Option<f64>>,
-    /// For the largest η: the error after each GD step n = 1..N, per order (for plots).
+    /// For the largest η: the error after each GD step n = 1..N, per order (for plots);
+    /// `None` where GD or the integrator failed.
     pub trajectories: Vec<Vec<Option<f64>>>,
+    /// Predicted against measured local error, one row per K = 0..order−1 (ξ_{K+1} must have
+    /// been derived) and learning rate, orders outermost.
+    pub local: Vec<LocalRow>,
+    /// The observables asked for, along GD and the EoM at the largest η.
+    pub tracked: Vec<Tracked>,
+}
+
+/// The EoM truncated after ξ_K integrated step by step: the states at times 0, η, …, nη.
+struct Path {
+    /// `states[n]` at time nη; all N + 1 of them unless the integrator failed.
+    states: Vec<DVector<f64>>,
+    failure: Option<String>,
+}
+
+fn flow_path(
+    eom: &Eom,
+    k: usize,
+    eta: f64,
+    x0: &DVector<f64>,
+    steps: usize,
+    tol: &Tolerances,
+) -> Path {
+    let field = |y: &DVector<f64>| eom.rhs(y, eta, k);
+    let mut states = Vec::with_capacity(steps + 1);
+    states.push(x0.clone());
+    for _ in 0..steps {
+        let y = states.last().expect("x0 is there");
+        match integrate(field, y, eta, tol) {
+            Ok(r) => states.push(r.y),
+            Err(e) => {
+                return Path {
+                    states,
+                    failure: Some(describe(&e)),
+                }
+            }
+        }
+    }
+    Path {
+        states,
+        failure: None,
+    }
 }
 
 /// Runs GD and the truncated EoM for K = 0..=`eom.order()` and η, η/2, …, η/2^halvings.
 /// `descent` computes the loss followed by its gradient (see [`gradient_descent`]).
-pub fn check(eom: &Eom, descent: &VectorField, x0: &DVector<f64>, options: &CheckOptions) -> Check {
+///
+/// Besides the distances at the horizon ([`Check::rows`], [`Check::slopes`]), it measures the
+/// local error of one step against its prediction η^{K+2} ξ_{K+1} ([`Check::local`]) and
+/// follows each of `observables` along GD and the EoM at the largest η ([`Check::tracked`]).
+///
+/// ```
+/// use eomderive::numeric::{check, CheckOptions, Eom, Observable, ObservableKind, VectorField};
+/// use nalgebra::DVector;
+/// // f = (u − v)²/2 is translation-invariant in (u, v): u + v is conserved at every order.
+/// let d = eomderive::derive(&eomderive::lang::Source::inline("(u - v)^2/2"), &Default::default()).unwrap();
+/// let g = &d.model.graph;
+/// let eom = Eom::compile(g, &d.gradient, &d.xi);
+/// let descent = VectorField::compile(g, &[&[d.model.loss][..], &d.gradient[..]].concat());
+/// let sum = Observable { label: "u + v".into(), indices: vec![0, 1], kind: ObservableKind::Sum };
+/// let x0 = DVector::from_vec(vec![1.0, -0.5]);
+/// let options = CheckOptions { lr: 0.1, steps: 8, ..Default::default() };
+/// let c = check(&eom, &descent, &x0, &options, &[sum]);
+/// assert!(c.tracked[0].max_deviation.iter().all(|d| d.unwrap() < 1e-12));
+/// assert_eq!(c.local.len(), 2 * 4); // K = 0, 1 (ξ_1, ξ_2 predict them) at η, η/2, η/4, η/8
+/// ```
+pub fn check(
+    eom: &Eom,
+    descent: &VectorField,
+    x0: &DVector<f64>,
+    options: &CheckOptions,
+    observables: &[Observable],
+) -> Check {
     let horizon = options.lr * options.steps as f64;
-    let mut rows = Vec::new();
-    let mut trajectories = Vec::new();
+    let tol = &options.tolerances;
     let lrs: Vec<(f64, usize)> = (0..=options.halvings)
         .map(|j| (options.lr / f64::powi(2.0, j as i32), options.steps << j))
         .collect();
-    let gd_runs: Vec<Result<Vec<DVector<f64>>, String>> = lrs
+    let gd_runs: Vec<Descent> = lrs
         .iter()
-        .map(|&(eta, n)| gradient_descent(descent, x0, eta, n))
+        .map(|&(eta, n)| descend(descent, x0, eta, n))
         .collect();
-    for k in 0..=eom.order() {
+    // At the largest η the EoM is integrated step by step, to follow it along the way.
+    let (eta0, n0) = lrs[0];
+    let paths: Vec<Path> = (0..=eom.order())
+        .map(|k| flow_path(eom, k, eta0, x0, n0, tol))
+        .collect();
+    let mut rows = Vec::new();
+    for (k, path) in paths.iter().enumerate() {
         for (j, &(eta, n)) in lrs.iter().enumerate() {
             let mut row = CheckRow {
                 order: k,
@@ -88,35 +263,19 @@ pub fn check(eom: &Eom, descent: &VectorField, x0: &DVector<f64>, options: &Chec
                 at_floor: false,
                 failure: None,
             };
-            match &gd_runs[j] {
-                Err(why) => row.failure = Some(format!("GD {why}")),
-                Ok(gd) => {
-                    let field = |y: &DVector<f64>| eom.rhs(y, eta, k);
+            let run = &gd_runs[j];
+            match &run.failure {
+                Some(why) => row.failure = Some(format!("GD {why}")),
+                None => {
+                    let gd = &run.iterates;
                     if j == 0 {
-                        // Step by step, to record the error along the way.
-                        let mut y = x0.clone();
-                        let mut along = Vec::with_capacity(n);
-                        let mut failed = None;
-                        for target in &gd[1..=n] {
-                            match integrate(field, &y, eta, &options.tolerances) {
-                                Ok(r) => {
-                                    y = r.y;
-                                    along.push(Some((&y - target).norm()));
-                                }
-                                Err(e) => {
-                                    failed = Some(describe(&e));
-                                    along.resize(n, None);
-                                    break;
-                                }
-                            }
+                        match &path.failure {
+                            Some(f) => row.failure = Some(f.clone()),
+                            None => row.error = Some((&path.states[n] - &gd[n]).norm()),
                         }
-                        match failed {
-                            Some(f) => row.failure = Some(f),
-                            None => row.error = Some((&y - &gd[n]).norm()),
-                        }
-                        trajectories.push(along);
                     } else {
-                        match integrate(field, x0, horizon, &options.tolerances) {
+                        let field = |y: &DVector<f64>| eom.rhs(y, eta, k);
+                        match integrate(field, x0, horizon, tol) {
                             Ok(r) => row.error = Some((&r.y - &gd[n]).norm()),
                             Err(e) => row.failure = Some(describe(&e)),
                         }
@@ -129,6 +288,14 @@ pub fn check(eom: &Eom, descent: &VectorField, x0: &DVector<f64>, options: &Chec
             rows.push(row);
         }
     }
+    let trajectories = paths
+        .iter()
+        .map(|p| {
+            (1..=n0)
+                .map(|n| Some((p.states.get(n)? - gd_runs[0].iterates.get(n)?).norm()))
+                .collect()
+        })
+        .collect();
     let slopes = (0..=eom.order())
         .map(|k| {
             let points: Vec<(f64, f64)> = rows
@@ -139,6 +306,17 @@ pub fn check(eom: &Eom, descent: &VectorField, x0: &DVector<f64>, options: &Chec
             fit_slope(&points)
         })
         .collect();
+    let local = (0..eom.order())
+        .flat_map(|k| {
+            let runs = lrs.iter().zip(&gd_runs).enumerate();
+            runs.map(move |(j, (&(eta, _), run))| (k, eta, 1 << j, run))
+        })
+        .map(|(k, eta, stride, run)| local_row(eom, run, eta, k, options.steps, stride, tol))
+        .collect();
+    let tracked = observables
+        .iter()
+        .map(|o| track(o, &gd_runs[0].iterates, &paths, n0))
+        .collect();
     Check {
         lr: options.lr,
         steps: options.steps,
@@ -146,6 +324,114 @@ pub fn check(eom: &Eom, descent: &VectorField, x0: &DVector<f64>, options: &Chec
         rows,
         slopes,
         trajectories,
+        local,
+        tracked,
+    }
+}
+
+/// Predicted against measured local error at `steps` iterates of one GD run, every
+/// `stride`-th one from θ_0 (the same times at every η, see [`LocalRow`]).
+fn local_row(
+    eom: &Eom,
+    run: &Descent,
+    eta: f64,
+    k: usize,
+    steps: usize,
+    stride: usize,
+    tol: &Tolerances,
+) -> LocalRow {
+    let mut row = LocalRow {
+        order: k,
+        lr: eta,
+        predicted: None,
+        measured: None,
+        discrepancy: None,
+        at_floor: false,
+        failure: None,
+    };
+    // The last iterate needed is θ_{(N−1)·stride + 1}.
+    if steps == 0 || run.iterates.len() < (steps - 1) * stride + 2 {
+        row.failure = Some(format!(
+            "GD {}",
+            run.failure.as_deref().unwrap_or("took too few steps")
+        ));
+        return row;
+    }
+    let weight = eta.powi(k as i32 + 2);
+    let (mut predicted, mut measured) = (0.0, 0.0);
+    let mut discrepancy: Option<f64> = None;
+    for i in (0..steps).map(|n| n * stride) {
+        let (theta, next) = (&run.iterates[i], &run.iterates[i + 1]);
+        let xi = match eom.terms(theta) {
+            Ok(mut t) => t.swap_remove(k + 1),
+            Err(e) => {
+                row.failure = Some(format!("a counter term is undefined along GD: {e}"));
+                return row;
+            }
+        };
+        let flow = match integrate(|y: &DVector<f64>| eom.rhs(y, eta, k), theta, eta, tol) {
+            Ok(r) => r.y,
+            Err(e) => {
+                row.failure = Some(describe(&e));
+                return row;
+            }
+        };
+        let m = flow - next;
+        let p = xi * weight;
+        let (m_norm, p_norm) = (m.norm(), p.norm());
+        if !(m_norm.is_finite() && p_norm.is_finite()) {
+            row.failure = Some("the local error is not finite".into());
+            return row;
+        }
+        measured += m_norm;
+        predicted += p_norm;
+        // Rounding and the integrator blur m_i by about floor(θ, 1): the discrepancy means
+        // something only where both m_i and m_i − p_i stand above that.
+        let miss = (m - p).norm();
+        let blur = floor(next, 1);
+        row.at_floor |= m_norm <= blur || miss <= blur;
+        if m_norm > 0.0 {
+            let d = miss / m_norm;
+            if d.is_finite() {
+                discrepancy = Some(discrepancy.map_or(d, |x| x.max(d)));
+            }
+        }
+    }
+    let n = steps as f64;
+    row.predicted = Some(predicted / n);
+    row.measured = Some(measured / n);
+    row.discrepancy = discrepancy;
+    row
+}
+
+/// One observable along GD and the step-by-step EoM paths.
+fn track(o: &Observable, gd: &[DVector<f64>], paths: &[Path], steps: usize) -> Tracked {
+    let along = |states: &[DVector<f64>]| -> Vec<Option<f64>> {
+        (0..=steps)
+            .map(|n| states.get(n).and_then(|x| o.value(x)))
+            .collect()
+    };
+    let gd_values = along(gd);
+    let eom: Vec<Vec<Option<f64>>> = paths.iter().map(|p| along(&p.states)).collect();
+    let max_deviation = eom
+        .iter()
+        .map(|values| {
+            values
+                .iter()
+                .zip(&gd_values)
+                .try_fold(0.0f64, |m, (e, g)| {
+                    Some(m.max((e.as_ref()? - g.as_ref()?).abs()))
+                })
+                .filter(|m| m.is_finite())
+        })
+        .collect();
+    Tracked {
+        label: o.label.clone(),
+        kind: o.kind,
+        indices: o.indices.clone(),
+        gd: gd_values,
+        eom,
+        max_deviation,
     }
 }
 
@@ -174,27 +460,53 @@ pub fn gradient_descent(
     eta: f64,
     steps: usize,
 ) -> Result<Vec<DVector<f64>>, String> {
+    let run = descend(descent, x0, eta, steps);
+    match run.failure {
+        Some(why) => Err(why),
+        None => Ok(run.iterates),
+    }
+}
+
+/// A GD run, complete or not.
+struct Descent {
+    /// The iterates from θ_0 whose loss is defined: all N + 1 unless GD failed.
+    iterates: Vec<DVector<f64>>,
+    /// Why GD stopped early.
+    failure: Option<String>,
+}
+
+fn descend(descent: &VectorField, x0: &DVector<f64>, eta: f64, steps: usize) -> Descent {
     let limit = 1e12 * (1.0 + x0.norm());
     let n = x0.len();
     let mut values = vec![0.0; n + 1];
-    let mut out = Vec::with_capacity(steps + 1);
-    out.push(x0.clone());
-    for step in 0..steps {
-        let x = &out[step];
-        descent
-            .eval_into(x.as_slice(), &mut values)
-            .map_err(|e| format!("left the loss's domain at step {step}: {e}"))?;
+    let mut iterates = Vec::with_capacity(steps + 1);
+    iterates.push(x0.clone());
+    for step in 0..=steps {
+        let x = &iterates[step];
+        if let Err(e) = descent.eval_into(x.as_slice(), &mut values) {
+            // The last iterate kept is the last one whose loss is defined.
+            iterates.pop();
+            return Descent {
+                iterates,
+                failure: Some(format!("left the loss's domain at step {step}: {e}")),
+            };
+        }
+        if step == steps {
+            break;
+        }
         let next = DVector::from_iterator(n, (0..n).map(|i| x[i] - eta * values[i + 1]));
         if !next.iter().all(|v| v.is_finite()) || next.norm() > limit {
-            return Err(format!("diverged at step {}", step + 1));
+            return Descent {
+                iterates,
+                failure: Some(format!("diverged at step {}", step + 1)),
+            };
         }
-        out.push(next);
+        iterates.push(next);
     }
-    // The last iterate's loss must be defined too.
-    descent
-        .eval_into(out[steps].as_slice(), &mut values)
-        .map_err(|e| format!("left the loss's domain at step {steps}: {e}"))?;
-    Ok(out)
+    Descent {
+        iterates,
+        failure: None,
+    }
 }
 
 /// Errors below this are rounding: about N steps of relative error ε on ‖θ‖, with margin.

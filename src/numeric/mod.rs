@@ -6,13 +6,18 @@ mod evaluate;
 mod field;
 mod jit;
 mod ode;
+mod probe;
 mod program;
 mod taylor;
 
-pub use check::{check, gradient_descent, local_error, Check, CheckOptions, CheckRow};
+pub use check::{
+    check, gradient_descent, local_error, Check, CheckOptions, CheckRow, LocalRow, Observable,
+    ObservableKind, Tracked,
+};
 pub use evaluate::{evaluate, Evaluation};
 pub use field::{Eom, VectorField};
 pub use ode::{integrate, Integration, OdeError, Tolerances};
+pub use probe::{jacobian, least_squares, rationalize, sample, sample_points};
 pub use program::{DomainError, Program};
 pub use taylor::{taylor_directional, tree_xi};
 

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use super::text::roots;
 use super::{trees, Printer, Style};
+use crate::numeric::ObservableKind;
 use crate::series::GenericSeries;
 use crate::Derivation;
 
@@ -57,6 +58,14 @@ struct Output {
     #[serde(skip_serializing_if = "Option::is_none")]
     evaluation: Option<Evaluation>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    weight_decay: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    modified_loss: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invariances: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     check: Option<CheckJson>,
     stats: Stats,
 }
@@ -68,6 +77,46 @@ struct CheckJson {
     horizon: f64,
     rows: Vec<CheckRowJson>,
     slopes: Vec<Option<f64>>,
+    /// Local error of one step, predicted by ξ_{K+1} against measured.
+    local: Vec<LocalRowJson>,
+    /// Quantities followed along GD and the EoM at the largest η.
+    tracked: Vec<TrackedJson>,
+}
+
+#[derive(Serialize)]
+struct LocalRowJson {
+    order: usize,
+    lr: f64,
+    /// Mean η^{K+2}‖ξ_{K+1}‖ along GD; null on failure.
+    predicted: Option<f64>,
+    /// Mean ‖flow_K − GD step‖ along GD; null on failure.
+    measured: Option<f64>,
+    /// Largest ‖measured − predicted‖ / ‖measured‖; null on failure.
+    discrepancy: Option<f64>,
+    at_floor: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TrackedJson {
+    quantity: String,
+    /// `squared_norm` or `sum`.
+    kind: &'static str,
+    /// The parameters of the group, by name.
+    group: Vec<String>,
+    /// The value at GD steps 0..N (null from where GD failed).
+    gd: Vec<Option<f64>>,
+    eom: Vec<TrackedOrderJson>,
+    /// Per order K = 0..: the largest |EoM − GD| along the run.
+    max_deviation: Vec<Option<f64>>,
+}
+
+#[derive(Serialize)]
+struct TrackedOrderJson {
+    order: usize,
+    /// The value at times nη, n = 0..N (null from where the integrator failed).
+    values: Vec<Option<f64>>,
 }
 
 #[derive(Serialize)]
@@ -91,7 +140,19 @@ pub fn json(d: &Derivation) -> String {
     let p = Printer::new(&m.graph, &m.params, &m.names, &roots(d));
     let text_bindings = p.bindings();
     let latex_bindings = p.styled_bindings(Style::Latex);
+    let analysis = d
+        .analysis
+        .as_ref()
+        .map(|a| super::analysis::json(a, &m.params, d.xi.len()));
+    let (fields, modified_loss, invariances) = match analysis {
+        Some((f, ml, i)) => (Some(f), Some(ml), Some(i)),
+        None => (None, None, None),
+    };
     let out = Output {
+        weight_decay: d.weight_decay.as_ref().map(|l| l.to_string()),
+        fields,
+        modified_loss,
+        invariances,
         params: m.params.clone(),
         order: d.xi.len(),
         loss: p.expr(m.loss),
@@ -139,6 +200,46 @@ pub fn json(d: &Derivation) -> String {
                 })
                 .collect(),
             slopes: c.slopes.clone(),
+            local: c
+                .local
+                .iter()
+                .map(|r| LocalRowJson {
+                    order: r.order,
+                    lr: r.lr,
+                    predicted: r.predicted,
+                    measured: r.measured,
+                    discrepancy: r.discrepancy,
+                    at_floor: r.at_floor,
+                    failure: r.failure.clone(),
+                })
+                .collect(),
+            tracked: c
+                .tracked
+                .iter()
+                .map(|t| TrackedJson {
+                    quantity: t.label.clone(),
+                    kind: match t.kind {
+                        ObservableKind::SquaredNorm => "squared_norm",
+                        ObservableKind::Sum => "sum",
+                    },
+                    group: t
+                        .indices
+                        .iter()
+                        .map(|&i| m.params.get(i).cloned().unwrap_or_else(|| format!("#{i}")))
+                        .collect(),
+                    gd: t.gd.clone(),
+                    eom: t
+                        .eom
+                        .iter()
+                        .enumerate()
+                        .map(|(order, values)| TrackedOrderJson {
+                            order,
+                            values: values.clone(),
+                        })
+                        .collect(),
+                    max_deviation: t.max_deviation.clone(),
+                })
+                .collect(),
         }),
         stats: Stats {
             ops: d.ops,

@@ -45,6 +45,9 @@ pub fn latex(d: &Derivation) -> String {
             lines.push(format!("{n} &= {b}"));
         }
     }
+    if let Some(a) = &d.analysis {
+        lines.extend(super::analysis::latex_rows(a, d.xi.len()));
+    }
     let mut s = String::new();
     let _ = writeln!(
         s,

@@ -4,6 +4,7 @@
 //! [`trees`] prints elementary differentials; the `text`, `latex` and `json` functions lay out
 //! a whole [`Derivation`](crate::Derivation) or [`GenericSeries`](crate::series::GenericSeries).
 
+mod analysis;
 mod json;
 mod latex;
 mod plot;

@@ -22,6 +22,12 @@ pub fn text(d: &Derivation) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "parameters: {}", m.params.join(", "));
     let _ = writeln!(s, "loss = {}", p.expr(m.loss));
+    if let Some(l) = &d.weight_decay {
+        let _ = writeln!(
+            s,
+            "  (with weight decay λ = {l}: the loss includes λ/2 ‖θ‖²)"
+        );
+    }
     let _ = writeln!(s, "gradient:");
     for (name, g) in m.params.iter().zip(&d.gradient) {
         let _ = writeln!(s, "  ∂f/∂{name} = {}", p.expr(*g));
@@ -51,6 +57,9 @@ pub fn text(d: &Derivation) -> String {
             "simplified with egg: {} -> {} operations (saturation stopped: {})",
             o.ops_before, o.ops_after, o.stopped_by
         );
+    }
+    if let Some(a) = &d.analysis {
+        super::analysis::text(&mut s, a, &m.params, d.xi.len(), d.weight_decay.as_ref());
     }
     if let Some(c) = &d.check {
         check_table(&mut s, c);
@@ -141,4 +150,144 @@ fn check_table(s: &mut String, c: &crate::numeric::Check) {
     for n in notes {
         let _ = writeln!(s, "  {n}");
     }
+    local_table(s, c);
+    for t in &c.tracked {
+        tracked_table(s, c, t);
+    }
+}
+
+/// The local error of one step, predicted by ξ_{K+1} against measured: one row per order K
+/// and learning rate.
+fn local_table(s: &mut String, c: &crate::numeric::Check) {
+    let top = c.slopes.len().saturating_sub(1);
+    let missing = format!(
+        "(order {top} needs ξ_{}: derive with --order {} to predict it)",
+        top + 1,
+        top + 1
+    );
+    if c.local.is_empty() {
+        let _ = writeln!(s, "{missing}");
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "local error of one step, predicted η^{{K+2}}‖ξ_{{K+1}}‖ against measured, along GD \
+         (means over t = 0, η_0, …, {}η_0; η_0 = {}):",
+        c.steps.saturating_sub(1),
+        c.lr
+    );
+    let _ = writeln!(
+        s,
+        "  {:<4} {:>10} {:>11} {:>11} {:>12}",
+        "K", "η", "predicted", "measured", "discrepancy"
+    );
+    let mut notes = Vec::new();
+    for r in &c.local {
+        let sci = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2e}"));
+        let (predicted, measured, mut discrepancy) = if r.failure.is_some() {
+            ("-".to_string(), "failed".to_string(), "-".to_string())
+        } else {
+            (sci(r.predicted), sci(r.measured), sci(r.discrepancy))
+        };
+        if r.at_floor {
+            discrepancy.push('*');
+        }
+        if let Some(f) = &r.failure {
+            notes.push(format!("K = {}, η = {}: {f}", r.order, r.lr));
+        }
+        let _ = writeln!(
+            s,
+            "  {:<4} {:>10} {predicted:>11} {measured:>11} {discrepancy:>12}",
+            r.order,
+            r.lr.to_string()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  discrepancy: the largest ‖measured − predicted‖ / ‖measured‖ along GD, expected O(η)"
+    );
+    if c.local.iter().any(|r| r.at_floor) {
+        let _ = writeln!(
+            s,
+            "  * at the rounding floor somewhere along GD: that discrepancy measures rounding"
+        );
+    }
+    for n in notes {
+        let _ = writeln!(s, "  {n}");
+    }
+    let _ = writeln!(s, "  {missing}");
+}
+
+/// A value with eight significant digits, fixed-point where that stays short.
+fn significant(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let magnitude = v.abs().log10().floor();
+    if (-3.0..6.0).contains(&magnitude) {
+        format!("{v:.*}", (7.0 - magnitude) as usize)
+    } else {
+        format!("{v:.7e}")
+    }
+}
+
+/// A tracked quantity at about five steps of the run (0, N/4, N/2, 3N/4, N), along GD and
+/// each order of the EoM, then the largest deviation from GD per order.
+fn tracked_table(s: &mut String, c: &crate::numeric::Check, t: &crate::numeric::Tracked) {
+    let kind = match t.kind {
+        crate::numeric::ObservableKind::SquaredNorm => "squared norm",
+        crate::numeric::ObservableKind::Sum => "sum",
+    };
+    let _ = writeln!(
+        s,
+        "{} ({kind} of {} parameters) along the run at η = {}, by GD step:",
+        t.label,
+        t.indices.len(),
+        c.lr
+    );
+    let n = t.gd.len().saturating_sub(1);
+    let mut steps: Vec<usize> = (0..=4).map(|q| q * n / 4).collect();
+    steps.dedup();
+    let name = |k: usize| {
+        if k == 0 {
+            "GF (K=0)".to_string()
+        } else {
+            format!("K={k}")
+        }
+    };
+    let mut header = format!("  {:<9}", "step");
+    for &i in &steps {
+        header.push_str(&format!(" {i:>14}"));
+    }
+    let _ = writeln!(s, "{header}");
+    let mut line = |label: String, values: &[Option<f64>]| {
+        let mut l = format!("  {label:<9}");
+        for &i in &steps {
+            let cell = values
+                .get(i)
+                .copied()
+                .flatten()
+                .map_or("-".to_string(), significant);
+            l.push_str(&format!(" {cell:>14}"));
+        }
+        let _ = writeln!(s, "{l}");
+    };
+    line("GD".into(), &t.gd);
+    for (k, values) in t.eom.iter().enumerate() {
+        line(name(k), values);
+    }
+    let deviations: Vec<String> = t
+        .max_deviation
+        .iter()
+        .enumerate()
+        .map(|(k, d)| {
+            let d = d.map_or("-".to_string(), |d| format!("{d:.2e}"));
+            format!("{} {d}", name(k).replace(" (K=0)", ""))
+        })
+        .collect();
+    let _ = writeln!(
+        s,
+        "  largest |EoM − GD| along the run: {}",
+        deviations.join(", ")
+    );
 }

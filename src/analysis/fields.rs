@@ -1,0 +1,258 @@
+//! Is ξ_k a gradient field? Exactly on trees when it is one for every loss (ξ_1); otherwise by
+//! the symmetry of its Jacobian on this loss, with a potential sought among tree scalars.
+
+use num_rational::BigRational;
+use num_traits::Zero;
+
+use super::{zero_symbolically, Decided, Input, POINTS, SEED};
+use crate::expr::Id;
+use crate::numeric::{jacobian, least_squares, rationalize, sample, Program};
+use crate::series::{self, GenericSeries, TreeId};
+
+/// What is known about one counter term ξ_k.
+#[derive(Debug, Clone)]
+pub struct Field {
+    /// k.
+    pub k: usize,
+    /// ξ_k is the gradient of a potential (its Jacobian is symmetric).
+    pub gradient: bool,
+    /// How `gradient` was decided.
+    pub decided: Decided,
+    /// ξ_k is a gradient for every loss (decided on trees).
+    pub generic: bool,
+    /// ξ_k = ∇Φ_k, when a potential was found.
+    pub potential: Option<Potential>,
+    /// Where the Jacobian is not symmetric, when ξ_k is not a gradient.
+    pub asymmetry: Option<Asymmetry>,
+}
+
+/// Φ_k = Σ c · g·G(τ) (tree scalars, see [`crate::series::scalar_trees`]) with ξ_k = ∇Φ_k.
+#[derive(Debug, Clone)]
+pub struct Potential {
+    /// (τ, c): the scalar g·G(τ) with coefficient c; τ lives in [`super::Analysis::forest`].
+    pub terms: Vec<(TreeId, BigRational)>,
+    /// How ξ_k = ∇Φ_k was verified.
+    pub decided: Decided,
+}
+
+/// A witness that ξ_k has no potential: ∂ξ_k[i]/∂θ_j ≠ ∂ξ_k[j]/∂θ_i at `point`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Asymmetry {
+    /// Component i.
+    pub i: usize,
+    /// Parameter j.
+    pub j: usize,
+    /// Where.
+    pub point: Vec<f64>,
+    /// ∂ξ_k[i]/∂θ_j there.
+    pub d_ij: f64,
+    /// ∂ξ_k[j]/∂θ_i there.
+    pub d_ji: f64,
+}
+
+/// A Jacobian whose largest asymmetry, relative to its largest entry, is below this is
+/// symmetric to rounding error.
+const TOLERANCE: f64 = 1e-8;
+
+/// Symbolic Jacobians are attempted while n × (size of ξ_k) stays below this.
+const SYMBOLIC_BUDGET: usize = 400_000;
+
+pub(super) fn decide(input: &mut Input) -> Vec<Field> {
+    let n = input.params.len();
+    (1..=input.xi.len())
+        .map(|k| {
+            if let Some(terms) = series::generic_potential(&mut input.series, k) {
+                return Field {
+                    k,
+                    gradient: true,
+                    decided: Decided::Exactly,
+                    generic: true,
+                    potential: Some(Potential {
+                        terms,
+                        decided: Decided::Exactly,
+                    }),
+                    asymmetry: None,
+                };
+            }
+            let xi = input.xi[k - 1].clone();
+            let (gradient, decided, asymmetry) = if n == 1 || symmetric_symbolically(input, &xi) {
+                (true, Decided::Symbolically, None)
+            } else {
+                symmetry_numerically(input, &xi)
+            };
+            let potential = if gradient { potential(input, k) } else { None };
+            Field {
+                k,
+                gradient,
+                decided,
+                generic: false,
+                potential,
+                asymmetry,
+            }
+        })
+        .collect()
+}
+
+/// ∂ξ_i/∂θ_j − ∂ξ_j/∂θ_i simplifies to 0 for every pair.
+fn symmetric_symbolically(input: &mut Input, xi: &[Id]) -> bool {
+    let n = xi.len();
+    if input.graph.cone(xi).len() * n > SYMBOLIC_BUDGET {
+        return false;
+    }
+    let zero = input.graph.int(0);
+    let one = input.graph.int(1);
+    let columns: Vec<Vec<Id>> = (0..n)
+        .map(|j| {
+            let mut e = vec![zero; n];
+            e[j] = one;
+            input.diff.directional(input.graph, xi, &e)
+        })
+        .collect();
+    // columns[j][i] = ∂ξ_i/∂θ_j.
+    let pairs = (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j)));
+    let differences: Vec<Id> = pairs
+        .map(|(i, j)| input.graph.sub(columns[j][i], columns[i][j]))
+        .collect();
+    zero_symbolically(input.graph, &differences, n)
+}
+
+/// The largest asymmetry of the Jacobian at random points, relative to its size.
+fn symmetry_numerically(input: &mut Input, xi: &[Id]) -> (bool, Decided, Option<Asymmetry>) {
+    let program = Program::compile(input.graph, xi);
+    let mut worst: Option<(f64, Asymmetry)> = None;
+    let mut points = 0;
+    for (x, _) in sample(&program, &input.center, POINTS, SEED) {
+        let Ok(j) = jacobian(&program, &x) else {
+            continue;
+        };
+        points += 1;
+        let size = j.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
+        let pairs = (0..j.len()).flat_map(|a| (a + 1..j.len()).map(move |b| (a, b)));
+        for (a, b) in pairs {
+            let gap = (j[a][b] - j[b][a]).abs() / size.max(1e-300);
+            // The first point that shows an asymmetry names it (the evaluation point comes
+            // first); within it, the largest gap.
+            let settled = worst
+                .as_ref()
+                .is_some_and(|(w, at)| *w > TOLERANCE && at.point != x);
+            if !settled && worst.as_ref().is_none_or(|(w, _)| gap > *w) {
+                let witness = Asymmetry {
+                    i: a,
+                    j: b,
+                    point: x.clone(),
+                    d_ij: j[a][b],
+                    d_ji: j[b][a],
+                };
+                worst = Some((gap, witness));
+            }
+        }
+    }
+    match worst {
+        Some((gap, witness)) if gap > TOLERANCE => {
+            (false, Decided::Numerically { points }, Some(witness))
+        }
+        _ => (true, Decided::Numerically { points }, None),
+    }
+}
+
+/// A potential among the tree scalars with k + 1 nodes: fitted at random points, its
+/// coefficients recognised as small rationals, then verified (symbolically when the
+/// difference simplifies to zero, otherwise at fresh points).
+fn potential(input: &mut Input, k: usize) -> Option<Potential> {
+    let n = input.params.len();
+    let forest = &mut input.series.forest;
+    let scalars = series::scalar_trees(forest, k + 1);
+    let gradients: Vec<Vec<(TreeId, BigRational)>> = scalars
+        .iter()
+        .map(|&t| {
+            series::scalar_gradient(forest, t)
+                .into_iter()
+                .map(|(r, m)| (r, BigRational::from_integer(m.into())))
+                .collect()
+        })
+        .collect();
+    let columns = GenericSeries {
+        forest: forest.clone(),
+        xi: gradients,
+    };
+    let columns = series::instantiate(
+        &columns,
+        input.graph,
+        input.diff,
+        input.gradient,
+        crate::MAX_NODES,
+    )
+    .ok()?;
+    let xi = &input.xi[k - 1];
+    let mut roots = xi.clone();
+    roots.extend(columns.iter().flatten());
+    let program = Program::compile(input.graph, &roots);
+    let fit = |seed: u64| -> Option<(Vec<Vec<f64>>, Vec<f64>)> {
+        let samples = sample(&program, &input.center, POINTS, seed);
+        if samples.len() < 2 {
+            return None;
+        }
+        let target = samples.iter().flat_map(|(_, v)| v[..n].to_vec()).collect();
+        let cols = (0..columns.len())
+            .map(|c| {
+                samples
+                    .iter()
+                    .flat_map(|(_, v)| v[n * (c + 1)..n * (c + 2)].to_vec())
+                    .collect()
+            })
+            .collect();
+        Some((cols, target))
+    };
+    let (cols, target) = fit(SEED)?;
+    let (a, residual) = least_squares(&cols, &target)?;
+    if residual > 1e-8 {
+        return None;
+    }
+    let coefficients: Vec<BigRational> = a
+        .iter()
+        .map(|&x| {
+            if x.abs() < 1e-12 {
+                Some(BigRational::zero())
+            } else {
+                rationalize(x, 100_000, 1e-9)
+            }
+        })
+        .collect::<Option<_>>()?;
+    // Verify the exact combination.
+    let mut differences = Vec::with_capacity(n);
+    for (i, &x) in xi.iter().enumerate() {
+        let mut terms = vec![input.graph.neg(x)];
+        for (c, col) in coefficients.iter().zip(&columns) {
+            if !c.is_zero() {
+                let c = input.graph.num(c.clone());
+                terms.push(input.graph.mul(c, col[i]));
+            }
+        }
+        differences.push(input.graph.sum(terms));
+    }
+    let decided = if zero_symbolically(input.graph, &differences, n) {
+        Decided::Symbolically
+    } else {
+        let (cols, target) = fit(SEED + 1)?;
+        let exact: Vec<f64> = coefficients.iter().map(crate::numeric::to_f64).collect();
+        let points = target.len() / n.max(1);
+        let mut gap = 0.0f64;
+        for (r, t) in target.iter().enumerate() {
+            let v: f64 = exact.iter().zip(&cols).map(|(c, col)| c * col[r]).sum();
+            gap = gap.max((v - t).abs());
+        }
+        let size = target.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        if gap > 1e-9 * size.max(1e-300) {
+            return None;
+        }
+        Decided::Numerically { points }
+    };
+    Some(Potential {
+        terms: scalars
+            .into_iter()
+            .zip(coefficients)
+            .filter(|(_, c)| !c.is_zero())
+            .collect(),
+        decided,
+    })
+}

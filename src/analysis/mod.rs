@@ -1,0 +1,91 @@
+//! The paper's analyses of a derived equation of motion (DESIGN.md §2.3): which counter terms
+//! are gradient fields (and their potentials: the modified loss), and which parameter groups
+//! the loss is scale- or translation-invariant in (with the laws that follow).
+//!
+//! Each fact is decided exactly on trees where that is possible, symbolically on the loss's
+//! simplified expressions where they reduce to zero, and otherwise numerically at random
+//! points; [`Decided`] records which, and the output says it.
+
+mod fields;
+mod invariance;
+
+pub use fields::{Asymmetry, Field, Potential};
+pub use invariance::{Invariance, Kind};
+
+use crate::expr::{affine_collapse, Diff, Graph, Id};
+use crate::series::{Forest, GenericSeries};
+
+/// How a fact was established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decided {
+    /// On trees, exactly, for every loss.
+    Exactly,
+    /// On this loss's expressions, which simplified to zero (or needed no simplification).
+    Symbolically,
+    /// At this many random points, to rounding error.
+    Numerically {
+        /// Points where the claim was tested.
+        points: usize,
+    },
+}
+
+/// The analyses of one derivation.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// Trees the potentials refer to (see [`Potential::terms`]).
+    pub forest: Forest,
+    /// Per counter term ξ_1..ξ_K: whether it is a gradient field.
+    pub fields: Vec<Field>,
+    /// Invariances found, with their laws.
+    pub invariances: Vec<Invariance>,
+}
+
+impl Analysis {
+    /// The largest j such that ξ_1..ξ_j all have a known potential: the modified loss
+    /// f + η Φ_1 + … + η^j Φ_j exists to that order.
+    pub fn modified_loss_order(&self) -> usize {
+        self.fields
+            .iter()
+            .take_while(|f| f.potential.is_some())
+            .count()
+    }
+}
+
+/// What the analyses need from a derivation.
+pub(crate) struct Input<'a> {
+    pub graph: &'a mut Graph,
+    pub diff: &'a mut Diff,
+    pub params: &'a [String],
+    /// The gradient of the loss without weight decay (invariances are the loss's).
+    pub base_gradient: &'a [Id],
+    /// The gradient the counter terms were derived from.
+    pub gradient: &'a [Id],
+    pub xi: &'a [Vec<Id>],
+    pub series: GenericSeries,
+    pub weight_decay: bool,
+    /// Where to sample: the evaluation point, or the origin.
+    pub center: Vec<f64>,
+}
+
+/// Runs every analysis.
+pub(crate) fn analyze(mut input: Input) -> Analysis {
+    let fields = fields::decide(&mut input);
+    let invariances = invariance::detect(&mut input);
+    Analysis {
+        forest: input.series.forest,
+        fields,
+        invariances,
+    }
+}
+
+/// True when every root simplifies to the constant 0.
+fn zero_symbolically(graph: &mut Graph, roots: &[Id], n_params: usize) -> bool {
+    let collapsed = affine_collapse(graph, roots, n_params);
+    collapsed.iter().all(|&r| graph.get(r).is_zero())
+}
+
+/// Random points are drawn from this seed, so the output is deterministic.
+const SEED: u64 = 20_261_129;
+
+/// Sample points per numeric test.
+const POINTS: usize = 6;

@@ -1,0 +1,301 @@
+//! The analyses against independent numbers: the invariance laws derived on trees against the
+//! loss's own counter terms, potentials against finite differences, asymmetry witnesses
+//! against finite differences, and the invariances found against what each example is.
+
+mod common;
+
+use common::{derive_inline, examples, stem};
+use eomderive::analysis::{Decided, Invariance, Kind};
+use eomderive::lang::Source;
+use eomderive::numeric::{taylor_directional, Program};
+use eomderive::series::{Law, Scalar, Vector};
+use eomderive::{derive, Derivation, Options};
+
+fn derive_with(text: &str, order: usize, decay: Option<&str>) -> Derivation {
+    let options = Options {
+        order,
+        weight_decay: decay.map(|l| eomderive::lang::parse_exact(l).unwrap()),
+        ..Default::default()
+    };
+    derive(&Source::inline(text), &options).unwrap()
+}
+
+/// The vector of a law at x, from the compiled gradient of the loss without weight decay.
+fn vector(gradient: &Program, x: &[f64], v: &Vector) -> Vec<f64> {
+    match v {
+        Vector::Theta => x.to_vec(),
+        Vector::D(children) => {
+            let dirs: Vec<Vec<f64>> = children.iter().map(|c| vector(gradient, x, c)).collect();
+            let refs: Vec<&[f64]> = dirs.iter().map(Vec::as_slice).collect();
+            taylor_directional(gradient, x, &refs).unwrap()
+        }
+    }
+}
+
+/// Σ over the η^k terms of the law, at x (λ = `lambda`).
+fn law_value(
+    law: &Law,
+    k: u32,
+    inv: &Invariance,
+    gradient: &Program,
+    x: &[f64],
+    lambda: f64,
+) -> f64 {
+    let mut total = 0.0;
+    for (s, poly) in &law.terms {
+        let value = match s {
+            Scalar::NormSq => inv.group.iter().map(|&i| x[i] * x[i]).sum(),
+            Scalar::Sum => inv.group.iter().map(|&i| x[i]).sum(),
+            Scalar::Pair(a, b) => {
+                let (a, b) = (vector(gradient, x, a), vector(gradient, x, b));
+                inv.group.iter().map(|&i| a[i] * b[i]).sum::<f64>()
+            }
+        };
+        for ((e, l), c) in poly {
+            if *e == k {
+                total += eomderive::numeric::to_f64(c) * lambda.powi(*l as i32) * value;
+            }
+        }
+    }
+    total
+}
+
+/// For every invariance found: the law's η^k part equals −2 θ_A·ξ_k (scale) or −1_A·ξ_k
+/// (translation) computed from the loss's own counter terms (ξ_0 = ∇F), at three points.
+fn check_laws(d: &Derivation, base: &Derivation, lambda: f64) -> usize {
+    let a = d.analysis.as_ref().unwrap();
+    let gradient = Program::compile(&base.model.graph, &base.gradient);
+    let mut roots = d.gradient.clone();
+    roots.extend(d.xi.iter().flatten());
+    let terms = Program::compile(&d.model.graph, &roots);
+    let n = d.gradient.len();
+    let x0 = d.evaluation.as_ref().unwrap().point.clone();
+    let mut checked = 0;
+    for inv in &a.invariances {
+        for (p, x) in eomderive::numeric::sample_points(&x0, 3, 5)
+            .into_iter()
+            .enumerate()
+        {
+            let values = terms.eval(&x).unwrap();
+            for k in 0..=d.xi.len() {
+                let xi = &values[k * n..(k + 1) * n];
+                let expected: f64 = match inv.kind {
+                    Kind::Scale => -2.0 * inv.group.iter().map(|&i| x[i] * xi[i]).sum::<f64>(),
+                    Kind::Translation => -inv.group.iter().map(|&i| xi[i]).sum::<f64>(),
+                };
+                let got = law_value(&inv.law, k as u32, inv, &gradient, &x, lambda);
+                let scale = xi.iter().map(|v| v.abs()).sum::<f64>()
+                    * (1.0 + x.iter().map(|v| v.abs()).sum::<f64>());
+                assert!(
+                    (got - expected).abs() <= 1e-9 * scale,
+                    "{} of {}, η^{k}, point {p}: law {got:e}, from ξ_{k} {expected:e}",
+                    if inv.kind == Kind::Scale {
+                        "scale"
+                    } else {
+                        "translation"
+                    },
+                    inv.name
+                );
+                checked += 1;
+            }
+        }
+    }
+    checked
+}
+
+const NORMALIZED: &str = "data X[3,3] = [[1.0, 0.0, 0.5], [0.2, 1.0, -0.3], [-0.4, 0.6, 1.0]]
+data y = [0.5, -0.2, 0.8]
+param w[3] = [0.6, -0.3, 0.9]
+param s = 1.2
+let z[i] = s * sum(j, X[i,j] * w[j]) / norm(w)
+loss = mean(i, (z[i] - y[i])^2) / 2";
+
+const SOFTMAX: &str = "data X[3,2] = [[1.0, -0.5], [0.3, 0.8], [-1.2, 0.4]]
+data Y[3,3] = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+param W[3,2] = [[0.4, -0.2], [0.0, 0.3], [-0.1, 0.6]]
+let z[i,c] = sum(j, X[i,j] * W[c,j])
+loss = mean(i, logsumexp(c, z[i,c]) - sum(c, Y[i,c] * z[i,c]))";
+
+/// Scale invariant in the whole parameter vector (θ = θ_A: the reduction of θ inside
+/// derivatives is exercised).
+const WHOLE: &str = "param u = 0.8, v = -0.5
+loss = (u^2 - v^2)/(u^2 + v^2) + u*v/(u^2 + v^2)";
+
+#[test]
+fn invariance_laws_match_the_counter_terms() {
+    let mut checked = 0;
+    for (text, lambda) in [
+        (NORMALIZED, None),
+        (NORMALIZED, Some("0.05")),
+        (SOFTMAX, None),
+        (SOFTMAX, Some("1/10")),
+        (WHOLE, None),
+        (WHOLE, Some("0.2")),
+    ] {
+        let d = derive_with(text, 3, lambda);
+        let base = derive_with(text, 1, None);
+        let found = d.analysis.as_ref().unwrap().invariances.len();
+        assert!(found >= 1, "{text}: no invariance found");
+        let l = lambda.map_or(0.0, |l| {
+            eomderive::numeric::to_f64(&eomderive::lang::parse_exact(l).unwrap())
+        });
+        checked += check_laws(&d, &base, l);
+    }
+    assert!(checked > 100, "only {checked} comparisons");
+}
+
+fn names(d: &Derivation) -> Vec<String> {
+    d.analysis
+        .as_ref()
+        .unwrap()
+        .invariances
+        .iter()
+        .map(|i| format!("{:?} {}", i.kind, i.name))
+        .collect()
+}
+
+#[test]
+fn invariances_of_the_examples() {
+    for path in examples() {
+        let d = common::derive_example(&path, 2);
+        let found = names(&d);
+        let expected: &[&str] = match stem(&path).as_str() {
+            "scale_invariant" => &["Scale w"],
+            "softmax" | "softmax_wd" => {
+                &["Translation W", "Translation W[·,1]", "Translation W[·,2]"]
+            }
+            "normalized_layer_wd" => &["Scale V", "Scale V[1,·]", "Scale V[2,·]"],
+            _ => &[],
+        };
+        assert_eq!(found, expected, "{}", stem(&path));
+    }
+    // Scale invariance of everything, and its absence once one term breaks it.
+    assert_eq!(names(&derive_inline(WHOLE, 1)), ["Scale θ"]);
+    assert!(names(&derive_inline(
+        "param u = 0.8, v = -0.5\nloss = (u^2 - v^2)/(u^2 + v^2) + u/10",
+        1
+    ))
+    .is_empty());
+    // Translation in a group decided symbolically: the gradient sums to zero as written.
+    let d = derive_inline("param w[2] = [0.3, 0.1]\nloss = (w[1] - w[2])^2/2", 1);
+    let inv = &d.analysis.as_ref().unwrap().invariances;
+    assert_eq!(inv.len(), 1);
+    assert_eq!(
+        (inv[0].kind, inv[0].decided),
+        (Kind::Translation, Decided::Symbolically)
+    );
+}
+
+/// ∇Φ by central differences of the potential (built from the loss's gradient numerically).
+#[test]
+fn xi_1_is_the_gradient_of_a_quarter_gradient_norm_squared() {
+    for path in examples() {
+        let d = common::derive_example(&path, 1);
+        let f = &d.analysis.as_ref().unwrap().fields[0];
+        assert!(
+            f.generic && f.gradient && f.decided == Decided::Exactly,
+            "{}",
+            stem(&path)
+        );
+        let g = Program::compile(&d.model.graph, &d.gradient);
+        let xi = Program::compile(&d.model.graph, &d.xi[0]);
+        let x = d.evaluation.as_ref().unwrap().point.clone();
+        let phi = |x: &[f64]| g.eval(x).unwrap().iter().map(|v| v * v).sum::<f64>() / 4.0;
+        let want = xi.eval(&x).unwrap();
+        for i in 0..x.len() {
+            let h = 1e-5 * (1.0 + x[i].abs());
+            let (mut p, mut m) = (x.clone(), x.clone());
+            p[i] += h;
+            m[i] -= h;
+            let fd = (phi(&p) - phi(&m)) / (2.0 * h);
+            assert!(
+                (fd - want[i]).abs() <= 1e-6 * (1.0 + want[i].abs()),
+                "{} ξ_1[{i}]: {fd} vs {}",
+                stem(&path),
+                want[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn potentials_of_special_losses() {
+    // Quadratic: ξ_k = A^{k+1}θ/(k+1) = ∇(gᵀ H^{k-1} g / (2(k+1))), decided symbolically.
+    let d = derive_inline("(3*u + v - 1)^2/2 + (u - 2*v)^2/4", 4);
+    let text = eomderive::render::text(&d);
+    for line in [
+        "ξ_2 = ∇(1/6 gᵀ H g) (symbolically)",
+        "ξ_3 = ∇(1/8 gᵀ H H g) (symbolically)",
+        "ξ_4 = ∇(1/10 gᵀ H H H g) (symbolically)",
+        "f̃ = f + η (1/4 ‖g‖²) + η² (1/6 gᵀ H g) + η³ (1/8 gᵀ H H g) + η⁴ (1/10 gᵀ H H H g)",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in\n{text}");
+    }
+    // One parameter, f = u⁴/4: ξ_2 = 1/12 f''' f'² + 1/3 f''² f' = 7/2 u⁷ = 7/48 ∇(f'² f'').
+    let d = derive_inline("u^4/4", 2);
+    let f = &d.analysis.as_ref().unwrap().fields[1];
+    assert!(f.gradient && !f.generic);
+    assert!(eomderive::render::text(&d).contains("ξ_2 = ∇(7/48 gᵀ H g)"));
+}
+
+#[test]
+fn asymmetry_witnesses_are_real() {
+    for path in examples() {
+        let d = common::derive_example(&path, 2);
+        let f = &d.analysis.as_ref().unwrap().fields[1];
+        let Some(w) = &f.asymmetry else {
+            assert!(
+                f.gradient,
+                "{}: no witness for a non-gradient ξ_2",
+                stem(&path)
+            );
+            continue;
+        };
+        assert!(!f.gradient);
+        // Finite differences of the compiled ξ_2, independent of the forward-mode Jacobian.
+        let xi = Program::compile(&d.model.graph, &d.xi[1]);
+        let partial = |i: usize, j: usize| {
+            let h = 1e-5 * (1.0 + w.point[j].abs());
+            let (mut p, mut m) = (w.point.clone(), w.point.clone());
+            p[j] += h;
+            m[j] -= h;
+            (xi.eval(&p).unwrap()[i] - xi.eval(&m).unwrap()[i]) / (2.0 * h)
+        };
+        let (dij, dji) = (partial(w.i, w.j), partial(w.j, w.i));
+        let tol = 1e-8 * (1.0 + dij.abs() + dji.abs());
+        assert!(
+            (dij - w.d_ij).abs() < tol && (dji - w.d_ji).abs() < tol,
+            "{}",
+            stem(&path)
+        );
+        assert!(
+            (dij - dji).abs() > 100.0 * tol,
+            "{}: {dij} vs {dji}",
+            stem(&path)
+        );
+    }
+}
+
+#[test]
+fn only_xi_1_is_a_gradient_for_every_loss() {
+    let mut s = eomderive::generic(7).unwrap();
+    let generic: Vec<bool> = (1..=7)
+        .map(|k| eomderive::series::generic_potential(&mut s, k).is_some())
+        .collect();
+    assert_eq!(generic, [true, false, false, false, false, false, false]);
+}
+
+#[test]
+fn weight_decay_from_the_file_or_the_flag() {
+    let file = "param u = 1\nloss = u^2/2\nweight_decay = 1/10";
+    let d = derive_inline(file, 2);
+    assert_eq!(d.weight_decay.as_ref().unwrap().to_string(), "1/10");
+    // f = (1 + λ) u²/2: ξ_k = (1 + λ)^{k+1} u/(k+1).
+    let xi = &d.evaluation.as_ref().unwrap().xi;
+    assert!((xi[0][0] - 1.1f64.powi(2) / 2.0).abs() < 1e-15);
+    assert!((xi[1][0] - 1.1f64.powi(3) / 3.0).abs() < 1e-15);
+    // The flag overrides the file; 0 turns it off.
+    let d = derive_with(file, 1, Some("0"));
+    assert!(d.weight_decay.is_none());
+    assert!((d.evaluation.as_ref().unwrap().xi[0][0] - 0.5).abs() < 1e-15);
+}
