@@ -3,11 +3,11 @@
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use num_rational::BigRational;
 use eomderive::numeric::CheckOptions;
 use eomderive::{
     check, derive, generic, lang::Source, render, Error, ErrorKind, Options, Simplify,
 };
+use num_rational::BigRational;
 
 /// Derive the counter terms ξ_k of gradient descent's equation of motion,
 /// dθ/dt = -∇f - η ξ_1 - η² ξ_2 - ..., exactly, for a loss.
@@ -80,9 +80,9 @@ fn parse_order(s: &str) -> Result<usize, String> {
 
 fn parse_decay(s: &str) -> Result<BigRational, String> {
     match eomderive::lang::parse_exact(s.trim()) {
-        Some(l) if l < BigRational::from_integer(0.into()) => Err(format!(
-            "the weight decay must be 0 or more (got {s})"
-        )),
+        Some(l) if l < BigRational::from_integer(0.into()) => {
+            Err(format!("the weight decay must be 0 or more (got {s})"))
+        }
         Some(l) => Ok(l),
         None => Err(format!(
             "`{s}` is not a number; write the weight decay as 0.01, 1e-2 or 1/100"
