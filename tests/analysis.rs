@@ -299,3 +299,34 @@ fn weight_decay_from_the_file_or_the_flag() {
     assert!(d.weight_decay.is_none());
     assert!((d.evaluation.as_ref().unwrap().xi[0][0] - 0.5).abs() < 1e-15);
 }
+
+#[test]
+fn json_carries_the_analyses() {
+    let path = examples()
+        .into_iter()
+        .find(|p| stem(p) == "normalized_layer_wd")
+        .unwrap();
+    let d = common::derive_example(&path, 2);
+    let j: serde_json::Value = serde_json::from_str(&eomderive::render::json(&d)).unwrap();
+    assert_eq!(j["weight_decay"], "1/100");
+    let fields = j["gradient_fields"].as_array().unwrap();
+    assert_eq!(fields.len(), 2);
+    assert_eq!(fields[0]["potential"]["text"], "1/4 ‖g‖²");
+    assert_eq!(fields[0]["decided"]["how"], "exactly");
+    assert_eq!(fields[1]["gradient"], false);
+    assert!(fields[1]["asymmetry"]["component"].is_string());
+    assert_eq!(j["modified_loss"]["order"], 1);
+    let inv = &j["invariances"][1];
+    assert_eq!(inv["kind"], "scale");
+    assert_eq!(inv["name"], "V[1,·]");
+    assert_eq!(
+        inv["group"],
+        serde_json::json!(["V[1,1]", "V[1,2]", "V[1,3]"])
+    );
+    let law = inv["law"].as_str().unwrap();
+    assert!(
+        law.starts_with("d‖V[1,·]‖²/dt = -(2λ + ηλ² + 2/3 η²λ³) ‖V[1,·]‖²"),
+        "{law}"
+    );
+    assert!(inv["gd"].as_str().unwrap().contains("(1 - ηλ)²"));
+}

@@ -57,7 +57,7 @@ fn katex_renders_every_latex_output() {
                 );
             }
         }
-        for f in j["fields"].as_array().unwrap() {
+        for f in j["gradient_fields"].as_array().unwrap() {
             if let Some(p) = f["potential"]["latex"].as_str() {
                 push(format!("{} potential {}", stem(&path), f["k"]), p.into());
             }

@@ -618,7 +618,7 @@ pub(crate) fn latex_rows(a: &Analysis, order: usize) -> Vec<String> {
     rows
 }
 
-/// The analyses' JSON fields: `fields`, `modified_loss`, `invariances`.
+/// The analyses' JSON fields: `gradient_fields`, `modified_loss`, `invariances`.
 pub(crate) fn json(a: &Analysis, params: &[String], order: usize) -> (Value, Value, Value) {
     let fields = a
         .fields

@@ -60,7 +60,7 @@ struct Output {
     #[serde(skip_serializing_if = "Option::is_none")]
     weight_decay: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    fields: Option<Value>,
+    gradient_fields: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     modified_loss: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -144,13 +144,13 @@ pub fn json(d: &Derivation) -> String {
         .analysis
         .as_ref()
         .map(|a| super::analysis::json(a, &m.params, d.xi.len()));
-    let (fields, modified_loss, invariances) = match analysis {
+    let (gradient_fields, modified_loss, invariances) = match analysis {
         Some((f, ml, i)) => (Some(f), Some(ml), Some(i)),
         None => (None, None, None),
     };
     let out = Output {
         weight_decay: d.weight_decay.as_ref().map(|l| l.to_string()),
-        fields,
+        gradient_fields,
         modified_loss,
         invariances,
         params: m.params.clone(),
