@@ -39,17 +39,27 @@ fn lr_for(name: &str) -> f64 {
         .1
 }
 
+/// Every example derived to order 3 and checked at its η over 10 steps.
+fn example_checks() -> Vec<(String, eomderive::numeric::Check)> {
+    examples()
+        .into_iter()
+        .map(|path| {
+            let name = stem(&path);
+            let d = common::derive_example(&path, 3);
+            let options = CheckOptions {
+                lr: lr_for(&name),
+                steps: 10,
+                ..Default::default()
+            };
+            let c = check(&d, &options).unwrap();
+            (name, c)
+        })
+        .collect()
+}
+
 #[test]
 fn global_error_shrinks_as_eta_to_the_k_plus_one() {
-    for path in examples() {
-        let name = stem(&path);
-        let d = common::derive_example(&path, 3);
-        let options = CheckOptions {
-            lr: lr_for(&name),
-            steps: 10,
-            ..Default::default()
-        };
-        let c = check(&d, &options).unwrap();
+    for (name, c) in example_checks() {
         for (k, slope) in c.slopes.iter().enumerate() {
             let errors: Vec<_> = c
                 .rows
@@ -221,15 +231,7 @@ fn check_with(
 /// like η.
 #[test]
 fn local_error_is_predicted_by_the_next_counter_term() {
-    for path in examples() {
-        let name = stem(&path);
-        let d = common::derive_example(&path, 3);
-        let options = CheckOptions {
-            lr: lr_for(&name),
-            steps: 10,
-            ..Default::default()
-        };
-        let c = check(&d, &options).unwrap();
+    for (name, c) in example_checks() {
         // K = 0, 1, 2 (ξ_4 was not derived, so K = 3 has no prediction), four η each.
         assert_eq!(c.local.len(), 3 * 4, "{name}");
         for k in 0..3 {

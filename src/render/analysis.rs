@@ -9,6 +9,7 @@ use num_traits::{One, Signed};
 use serde_json::{json, Value};
 
 use super::latex::latex_rational;
+use super::trees::superscript;
 use super::Style;
 use crate::analysis::{Analysis, Decided, Field, Invariance, Kind};
 use crate::series::{Forest, Law, Poly, Scalar, TreeId, Vector};
@@ -50,17 +51,9 @@ fn power(style: Style, x: &str, k: u32) -> String {
     match (style, k) {
         (_, 0) => String::new(),
         (_, 1) => x.to_string(),
-        (Style::Text, k) => format!("{x}{}", superscript(k)),
+        (Style::Text, k) => format!("{x}{}", superscript(k as usize)),
         (Style::Latex, k) => format!("{x}^{{{k}}}"),
     }
-}
-
-fn superscript(n: u32) -> String {
-    const DIGITS: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
-    n.to_string()
-        .bytes()
-        .map(|b| DIGITS[(b - b'0') as usize])
-        .collect()
 }
 
 fn eta(style: Style) -> &'static str {
@@ -97,7 +90,7 @@ fn vector(style: Style, v: &Vector) -> String {
         }
         (Style::Text, Vector::D(c)) => format!(
             "∇{}f({})",
-            superscript(c.len() as u32 + 1),
+            superscript(c.len() + 1),
             c.iter()
                 .map(|x| vector(style, x))
                 .collect::<Vec<_>>()
@@ -426,7 +419,7 @@ fn tree_scalar(style: Style, forest: &Forest, t: TreeId) -> String {
         (Style::Latex, 1) => format!(r"(\nabla f)^{{\top}} \nabla^{{2}} f\,{}", v(children[0])),
         (Style::Text, m) => format!(
             "∇{}f(g, {})",
-            superscript(m as u32 + 1),
+            superscript(m + 1),
             children
                 .iter()
                 .map(|&c| v(c))

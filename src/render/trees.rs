@@ -43,7 +43,8 @@ pub fn latex(forest: &Forest, t: TreeId) -> String {
     }
 }
 
-fn superscript(n: usize) -> String {
+/// `n` in superscript digits (`²`, `¹²`).
+pub(crate) fn superscript(n: usize) -> String {
     const DIGITS: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
     n.to_string()
         .bytes()
