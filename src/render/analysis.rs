@@ -507,7 +507,15 @@ fn field_line(style: Style, a: &Analysis, f: &Field, params: &[String]) -> Strin
             );
         }
         (None, false) => {
-            let _ = write!(s, "ξ_{k} is not a gradient field ({})", decided(f.decided));
+            // One point where the Jacobian is not symmetric settles it; the witness follows.
+            let how = match f.decided {
+                Decided::Numerically { .. } => "numerically".to_string(),
+                d => decided(d),
+            };
+            let _ = write!(
+                s,
+                "ξ_{k} is not a gradient field: its Jacobian is not symmetric ({how})"
+            );
             if let Some(w) = &f.asymmetry {
                 let at: Vec<String> = params
                     .iter()
