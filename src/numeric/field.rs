@@ -92,12 +92,13 @@ impl VectorField {
         Ok(out)
     }
 
-    /// F(θ) written into `out`, without allocating.
+    /// F(θ) written into `out`, without allocating; on an error `out` is left as it was.
     pub fn eval_into(&self, x: &[f64], out: &mut [f64]) -> Result<(), DomainError> {
-        let scratch = &mut self.scratch.borrow_mut();
         match &self.jit {
-            Some(jit) => jit.eval_into(&self.program, x, scratch, out),
-            None => self.program.eval_into(x, scratch, out),
+            Some(jit) => jit.eval_into(&self.program, x, &self.scratch, out),
+            None => self
+                .program
+                .eval_into(x, &mut self.scratch.borrow_mut(), out),
         }
     }
 }

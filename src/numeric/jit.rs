@@ -1,46 +1,64 @@
 //! Native code for a [`Program`]'s fast path, compiled with Cranelift.
 //!
-//! The compiled code does exactly what the fast interpreter loop in [`Program::eval_into`]
-//! does, operation for operation: it writes every non-constant slot (the constants are
-//! pre-placed from the program's template), so [`Program::finish`] can scan all slots and fall
-//! back to the checked interpreter, which names the culprit of any non-finite value.
+//! The compiled code computes what the fast interpreter loop in [`Program::eval_into`]
+//! computes, operation for operation, but as SSA values: they live in registers (and in stack
+//! slots where the register allocator spills them), not in a memory array. Only values that one
+//! chunk of a very large program passes to a later chunk go through the scratch slots.
+//!
+//! Finiteness is checked as the interpreter checks it, on the program's guard slots only (the
+//! roots and the few operands at which a NaN or infinity could vanish; see
+//! [`Program::eval_into`]): each guard g adds g − g (+0 when finite, NaN otherwise) into an
+//! accumulator, which each chunk returns. The last chunk writes the roots to `out` only when
+//! the accumulator is not NaN; otherwise the checked interpreter runs to name the culprit.
 //!
 //! Arithmetic is native IEEE f64 (add, sub, mul, div, neg, sqrt: correctly rounded, hence
 //! bit-identical to Rust's); `powi`, `powf` and the other functions call small `extern "C"`
 //! Rust functions with the same numerics as the interpreter ([`super::program::call`]).
 
+use std::cell::RefCell;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, SigRef, Value};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Module};
 
-use super::program::{call, Fast};
+use super::program::{call, pow_or_nan, Fast};
 use super::{DomainError, Program};
 use crate::expr::Func;
 
-/// The native function for one chunk of the program: reads `x`, writes `slots`.
-type ChunkFn = unsafe extern "C" fn(x: *const f64, slots: *mut f64);
+/// The native function for one chunk of the program: reads `x` (and, but for the first
+/// chunk, `slots`), writes the `slots` later chunks read, and returns `acc` (taken as 0 by the
+/// first chunk) plus its guards' g − g. The last chunk also writes the roots to `out` when the
+/// result is not NaN.
+type ChunkFn = unsafe extern "C" fn(x: *const f64, slots: *mut f64, out: *mut f64, acc: f64) -> f64;
 
 /// Instructions per native function: bounds the compile time of very large programs (register
-/// allocation is superlinear in function size); chunks pass values through the slots.
-const CHUNK: usize = 4096;
+/// allocation is superlinear in function size); chunks pass values through the slots. On
+/// tanh_net at order 6 (15 794 instructions), 1024 compiles about 40 % faster than 4096, and the
+/// code runs as fast.
+const CHUNK: usize = 1024;
 
-/// How far back (in instructions) a value may be taken from a register rather than reloaded
-/// from its slot; keeps register pressure and live ranges small.
-const WINDOW: usize = 48;
+/// Independent accumulators for the guards, so that their additions do not form one long
+/// dependency chain.
+const LANES: usize = 4;
 
 /// A program's fast path compiled to native code. Owns the code memory (freed on drop).
 pub(crate) struct JitProgram {
     module: Option<JITModule>,
     chunks: Vec<ChunkFn>,
-    /// Slots (== the program's template length).
+    /// Instructions of the program compiled (to recognise it).
+    len: usize,
+    /// Scratch slots the chunks pass values through: 0 for a single chunk, else the program's
+    /// slot count.
     slots: usize,
     /// Parameters read (1 + the largest parameter index).
     params: usize,
+    /// Roots written to `out`.
+    outputs: usize,
 }
 
 impl fmt::Debug for JitProgram {
@@ -49,6 +67,7 @@ impl fmt::Debug for JitProgram {
             .field("chunks", &self.chunks.len())
             .field("slots", &self.slots)
             .field("params", &self.params)
+            .field("outputs", &self.outputs)
             .finish()
     }
 }
@@ -68,80 +87,85 @@ impl JitProgram {
     /// Compiles `program`'s fast path; `None` if the host or the program is not supported or
     /// anything in code generation fails (the caller keeps the interpreter).
     pub(crate) fn compile(program: &Program) -> Option<JitProgram> {
-        catch_unwind(AssertUnwindSafe(|| compile(program)))
+        Self::compile_chunked(program, CHUNK)
+    }
+
+    /// [`JitProgram::compile`] with `chunk` instructions per native function.
+    fn compile_chunked(program: &Program, chunk: usize) -> Option<JitProgram> {
+        catch_unwind(AssertUnwindSafe(|| compile(program, chunk.max(1))))
             .ok()
             .flatten()
     }
 
-    /// Like [`Program::eval_into`], running the native code instead of the fast loop; the same
-    /// finiteness scan and checked fallback follow.
+    /// Like [`Program::eval_into`] (same values bit for bit, same errors; `out` written only
+    /// on success), running the native code instead of the fast loop. `scratch` is borrowed
+    /// only by a program of several chunks (or by the interpreter, for a call the native code
+    /// does not fit: too few parameters, which panics there, or a short `out`).
+    #[inline]
     pub(crate) fn eval_into(
         &self,
         program: &Program,
         x: &[f64],
-        scratch: &mut Vec<f64>,
+        scratch: &RefCell<Vec<f64>>,
         out: &mut [f64],
     ) -> Result<(), DomainError> {
-        let template = program.fast_parts().1;
-        if template.len() != self.slots || x.len() < self.params {
-            // Not the program this was compiled from, or too few parameters: the interpreter
-            // (which panics on a short `x`, as before).
-            return program.eval_into(x, scratch, out);
+        if program.len() != self.len || x.len() < self.params || out.len() < self.outputs {
+            // Not the program this was compiled from, or a call it does not fit.
+            return program.eval_into(x, &mut scratch.borrow_mut(), out);
         }
         // The caller passes the program this was compiled from (`VectorField` owns both); a
         // different one of the same length would give wrong values, never unsafety: the
-        // native code's memory accesses depend only on `self.slots` and `self.params`.
-        if scratch.len() != self.slots {
-            scratch.clear();
-            scratch.extend_from_slice(template);
-        }
-        let v = &mut scratch[..];
-        for &chunk in &self.chunks {
-            // SAFETY: the compiled code reads `x[i]` only for i < self.params <= x.len() and
-            // reads/writes `slots[s]` only for s < self.slots == v.len() (both checked above;
-            // `compile` derived `params` and `slots` from the very offsets it emitted). The two
-            // slices do not overlap (`v` is borrowed mutably), outlive the call, and are f64
-            // aligned. The module owning the code lives as long as `self` (freed in `drop`).
-            // The code calls only the `extern "C"` functions at the end of this file, which
-            // neither panic nor unwind.
-            unsafe { chunk(x.as_ptr(), v.as_mut_ptr()) };
-        }
-        if all_finite(v) {
-            let roots = program.parts().2;
-            for (o, &r) in out.iter_mut().zip(roots) {
-                *o = v[r];
+        // native code's memory accesses depend only on `self.slots`, `self.params` and
+        // `self.outputs`.
+        let acc = if self.slots == 0 {
+            let mut none = [0.0f64; 0];
+            self.run(x, &mut none, out)
+        } else {
+            let mut slots = scratch.borrow_mut();
+            if slots.len() < self.slots {
+                slots.resize(self.slots, 0.0);
             }
-            return Ok(());
+            self.run(x, &mut slots, out)
+        };
+        if acc.is_nan() {
+            return program.checked_into(x, out);
         }
-        program.finish(x, v, out)
+        Ok(())
+    }
+
+    /// Runs the chunks in order; the guards' sum (NaN when one is not finite).
+    #[inline]
+    fn run(&self, x: &[f64], slots: &mut [f64], out: &mut [f64]) -> f64 {
+        assert!(x.len() >= self.params && slots.len() >= self.slots && out.len() >= self.outputs);
+        let mut acc = 0.0;
+        for &chunk in &self.chunks {
+            // SAFETY: the compiled code reads `x[i]` only for i < self.params <= x.len(),
+            // reads and writes `slots[s]` only for s < self.slots <= slots.len() (none at all
+            // when self.slots == 0, so a dangling pointer is fine), and writes `out[i]` only for
+            // i < self.outputs <= out.len() (asserted above; `compile` derived the three bounds
+            // from the very offsets it emitted). The three slices do not overlap (`slots` and
+            // `out` are borrowed mutably), outlive the call, and are f64 aligned. The module
+            // owning the code lives as long as `self` (freed in `drop`). The code calls only
+            // the `extern "C"` functions at the end of this file, which neither panic nor
+            // unwind.
+            acc = unsafe { chunk(x.as_ptr(), slots.as_mut_ptr(), out.as_mut_ptr(), acc) };
+        }
+        acc
     }
 }
 
-/// True when no value is infinite or NaN (exponent bits all ones). Same answer as
-/// `v.iter().all(|t| t.is_finite())`, but exits only every 64 values, so the inner loop
-/// vectorizes (on tanh_net's ~1000 slots: 580 → 436 ns per evaluation overall).
-fn all_finite(v: &[f64]) -> bool {
-    const EXP: u64 = 0x7ff0_0000_0000_0000;
-    let mut bad = 0u64;
-    for chunk in v.chunks(64) {
-        for t in chunk {
-            bad |= u64::from(t.to_bits() & EXP == EXP);
-        }
-        if bad != 0 {
-            return false;
-        }
-    }
-    true
-}
-
-fn compile(program: &Program) -> Option<JitProgram> {
-    let (fast, template) = program.fast_parts();
+fn compile(program: &Program, chunk: usize) -> Option<JitProgram> {
+    let (fast, template, guards) = program.fast_parts();
+    let roots = program.parts().2;
     // Byte offsets are 32-bit immediates.
-    if template.len() >= (i32::MAX as usize) / 8 {
+    if template.len().max(roots.len()) >= (i32::MAX as usize) / 8 {
         return None;
     }
     let mut flags = settings::builder();
-    flags.set("opt_level", "speed").ok()?;
+    // The programs come folded and with every common subexpression shared: Cranelift's
+    // mid-end optimisations find nothing to improve (measured: the same speed), and skipping
+    // them saves 10–20 % of the compile time.
+    flags.set("opt_level", "none").ok()?;
     flags.set("use_colocated_libcalls", "false").ok()?;
     flags.set("is_pic", "false").ok()?;
     if !cfg!(debug_assertions) {
@@ -155,8 +179,11 @@ fn compile(program: &Program) -> Option<JitProgram> {
     let ptr = module.target_config().pointer_type();
 
     let mut sig = module.make_signature();
-    sig.params.push(AbiParam::new(ptr));
-    sig.params.push(AbiParam::new(ptr));
+    for _ in 0..3 {
+        sig.params.push(AbiParam::new(ptr));
+    }
+    sig.params.push(AbiParam::new(types::F64));
+    sig.returns.push(AbiParam::new(types::F64));
     let mut unary = module.make_signature();
     unary.params.push(AbiParam::new(types::F64));
     unary.returns.push(AbiParam::new(types::F64));
@@ -165,16 +192,52 @@ fn compile(program: &Program) -> Option<JitProgram> {
     let mut with_int = unary.clone();
     with_int.params.push(AbiParam::new(types::I32));
 
-    let mut konst = vec![true; template.len()];
-    for ins in fast {
-        konst[dst(ins) as usize] = false;
+    // Which chunk writes each slot (constants: none), and which slots a later chunk reads
+    // (the roots count as read by the last chunk, which writes `out`).
+    let parts: Vec<&[Fast]> = if fast.is_empty() {
+        vec![&[]]
+    } else {
+        fast.chunks(chunk).collect()
+    };
+    let last = parts.len() - 1;
+    let mut written = vec![None; template.len()];
+    for (k, part) in parts.iter().enumerate() {
+        for ins in *part {
+            written[dst(ins) as usize] = Some(k);
+        }
     }
+    let mut passed = vec![false; template.len()];
+    let mut pass = |s: u32, reader: usize| {
+        if written[s as usize].is_some_and(|w| w < reader) {
+            passed[s as usize] = true;
+        }
+    };
+    for (k, part) in parts.iter().enumerate() {
+        for ins in *part {
+            for s in operands(ins).into_iter().flatten() {
+                pass(s, k);
+            }
+        }
+    }
+    for &r in roots {
+        pass(r as u32, last);
+    }
+    let mut guard = vec![false; template.len()];
+    for &g in guards {
+        guard[g as usize] = true;
+    }
+    // Constants that are guards (not finite): checked by the first chunk.
+    let const_guards: Vec<u32> = guards
+        .iter()
+        .copied()
+        .filter(|&g| written[g as usize].is_none())
+        .collect();
 
     let mut ctx = module.make_context();
     let mut fctx = FunctionBuilderContext::new();
     let mut ids = Vec::new();
     let mut params = 0usize;
-    for part in fast.chunks(CHUNK) {
+    for (k, part) in parts.iter().enumerate() {
         let id = module.declare_anonymous_function(&sig).ok()?;
         ctx.func.signature = sig.clone();
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
@@ -186,27 +249,41 @@ fn compile(program: &Program) -> Option<JitProgram> {
         let block = b.create_block();
         b.append_block_params_for_function_params(block);
         b.switch_to_block(block);
-        let (xp, sp) = (b.block_params(block)[0], b.block_params(block)[1]);
+        let p = b.block_params(block).to_vec();
         let mut e = Emitter {
             b,
-            xp,
-            sp,
+            xp: p[0],
+            sp: p[1],
             ptr,
             template,
-            konst: &konst,
+            written: &written,
+            passed: &passed,
+            guard: &guard,
             sigs,
-            regs: std::collections::HashMap::new(),
-            step: 0,
-            epoch: 0,
+            vals: vec![None; template.len()],
+            lanes: [None; LANES],
+            terms: 0,
         };
-        for ins in part {
+        if k == 0 {
+            for &g in &const_guards {
+                let v = e.get(g);
+                e.check(v);
+            }
+        }
+        for ins in *part {
             if let Fast::Var(_, i) = *ins {
                 params = params.max(i as usize + 1);
             }
             e.emit(ins);
         }
+        // The first chunk's incoming accumulator is always 0: ignored.
+        let acc = e.total((k > 0).then_some(p[3]));
+        if k == last {
+            e.write_out(acc, p[2], roots);
+        } else {
+            e.b.ins().return_(&[acc]);
+        }
         let mut b = e.b;
-        b.ins().return_(&[]);
         b.seal_all_blocks();
         b.finalize(module.target_config());
         module.define_function(id, &mut ctx).ok()?;
@@ -219,16 +296,18 @@ fn compile(program: &Program) -> Option<JitProgram> {
         .map(|&id| {
             let code = module.get_finalized_function(id);
             // SAFETY: `code` is the entry of a function just compiled with signature `sig`:
-            // two pointer arguments, no result, the host's default calling convention, which
-            // is the C one.
+            // three pointer arguments and an f64, an f64 result, the host's default calling
+            // convention, which is the C one.
             unsafe { std::mem::transmute::<*const u8, ChunkFn>(code) }
         })
         .collect();
     Some(JitProgram {
         module: Some(module),
         chunks,
-        slots: template.len(),
+        len: program.len(),
+        slots: if last == 0 { 0 } else { template.len() },
         params,
+        outputs: roots.len(),
     })
 }
 
@@ -245,15 +324,17 @@ struct Emitter<'a, 'b> {
     sp: Value,
     ptr: types::Type,
     template: &'a [f64],
-    /// Slots that are constants (pre-placed, never written).
-    konst: &'a [bool],
+    /// The chunk that writes each slot; `None` for the constants (pre-placed, never written).
+    written: &'a [Option<usize>],
+    /// Slots a later chunk reads: stored to the scratch slots.
+    passed: &'a [bool],
+    guard: &'a [bool],
     sigs: Sigs,
-    /// Slot -> (its value, the step it was computed at, the call epoch it was computed in).
-    regs: std::collections::HashMap<u32, (Value, usize, usize)>,
-    step: usize,
-    /// Incremented at each call: values from before a call are reloaded from their slots
-    /// (every register holding a float is clobbered by a call), not spilled.
-    epoch: usize,
+    /// Each slot's value in this chunk, once computed, loaded or materialised.
+    vals: Vec<Option<Value>>,
+    /// The guard accumulators (lane `terms % LANES` takes the next term).
+    lanes: [Option<Value>; LANES],
+    terms: usize,
 }
 
 impl Emitter<'_, '_> {
@@ -265,40 +346,82 @@ impl Emitter<'_, '_> {
         (s as usize * 8) as i32
     }
 
-    /// The value of slot `s`: a recent register, else a load (a constant: an immediate).
+    /// The value of slot `s`: computed in this chunk, a constant (an immediate), or passed
+    /// from an earlier chunk (loaded once).
     fn get(&mut self, s: u32) -> Value {
-        match self.regs.get(&s) {
-            Some(&(v, at, epoch)) if epoch == self.epoch && self.step - at <= WINDOW => v,
-            // Written in this chunk, but too far back or before a call: reload it.
-            Some(_) => self.load(s),
-            None if self.konst[s as usize] => self.b.ins().f64const(self.template[s as usize]),
-            // Written by an earlier chunk.
-            None => self.load(s),
+        if let Some(v) = self.vals[s as usize] {
+            return v;
         }
-    }
-
-    fn load(&mut self, s: u32) -> Value {
-        self.b
-            .ins()
-            .load(types::F64, Self::flags(), self.sp, Self::offset(s))
+        let v = match self.written[s as usize] {
+            None => self.b.ins().f64const(self.template[s as usize]),
+            Some(_) => self
+                .b
+                .ins()
+                .load(types::F64, Self::flags(), self.sp, Self::offset(s)),
+        };
+        self.vals[s as usize] = Some(v);
+        v
     }
 
     fn set(&mut self, d: u32, v: Value) {
-        self.b
-            .ins()
-            .store(Self::flags(), v, self.sp, Self::offset(d));
-        self.regs.insert(d, (v, self.step, self.epoch));
+        self.vals[d as usize] = Some(v);
+        if self.passed[d as usize] {
+            self.b
+                .ins()
+                .store(Self::flags(), v, self.sp, Self::offset(d));
+        }
+        if self.guard[d as usize] {
+            self.check(v);
+        }
+    }
+
+    /// Adds v − v (+0, or NaN when v is not finite) into the next accumulator.
+    fn check(&mut self, v: Value) {
+        let t = self.b.ins().fsub(v, v);
+        let lane = self.terms % LANES;
+        self.terms += 1;
+        self.lanes[lane] = Some(match self.lanes[lane] {
+            Some(acc) => self.b.ins().fadd(acc, t),
+            None => t,
+        });
+    }
+
+    /// `acc` (if any) plus every accumulator.
+    fn total(&mut self, acc: Option<Value>) -> Value {
+        let mut sum = acc;
+        for lane in self.lanes.into_iter().flatten() {
+            sum = Some(match sum {
+                Some(s) => self.b.ins().fadd(s, lane),
+                None => lane,
+            });
+        }
+        sum.unwrap_or_else(|| self.b.ins().f64const(0.0))
+    }
+
+    /// Returns `acc`, first writing the roots to `out` when it is not NaN.
+    fn write_out(&mut self, acc: Value, out: Value, roots: &[usize]) {
+        let (write, done) = (self.b.create_block(), self.b.create_block());
+        let ok = self.b.ins().fcmp(FloatCC::Ordered, acc, acc);
+        self.b.ins().brif(ok, write, &[], done, &[]);
+        self.b.switch_to_block(write);
+        for (i, &r) in roots.iter().enumerate() {
+            let v = self.get(r as u32);
+            self.b
+                .ins()
+                .store(Self::flags(), v, out, Self::offset(i as u32));
+        }
+        self.b.ins().return_(&[acc]);
+        self.b.switch_to_block(done);
+        self.b.ins().return_(&[acc]);
     }
 
     fn call(&mut self, f: usize, sig: SigRef, args: &[Value]) -> Value {
         let callee = self.b.ins().iconst(self.ptr, f as i64);
         let inst = self.b.ins().call_indirect(sig, callee, args);
-        self.epoch += 1;
         self.b.inst_results(inst)[0]
     }
 
     fn emit(&mut self, ins: &Fast) {
-        self.step += 1;
         let (d, v) = match *ins {
             Fast::Var(d, i) => {
                 let v = self
@@ -385,16 +508,30 @@ fn dst(ins: &Fast) -> u32 {
     }
 }
 
+/// The slots an instruction reads.
+fn operands(ins: &Fast) -> [Option<u32>; 2] {
+    match *ins {
+        Fast::Var(..) => [None, None],
+        Fast::Add(_, a, b)
+        | Fast::Sub(_, a, b)
+        | Fast::Mul(_, a, b)
+        | Fast::Div(_, a, b)
+        | Fast::Pow(_, a, b) => [Some(a), Some(b)],
+        Fast::MulC(_, a, _)
+        | Fast::AddC(_, a, _)
+        | Fast::Square(_, a)
+        | Fast::Powi(_, a, _)
+        | Fast::Neg(_, a)
+        | Fast::Call(_, _, a) => [Some(a), None],
+    }
+}
+
 extern "C" fn jit_powi(a: f64, n: i32) -> f64 {
     a.powi(n)
 }
 
 extern "C" fn jit_pow(a: f64, b: f64) -> f64 {
-    if a < 0.0 {
-        f64::NAN
-    } else {
-        a.powf(b)
-    }
+    pow_or_nan(a, b)
 }
 
 macro_rules! funcs {
@@ -452,11 +589,11 @@ mod tests {
     fn both(p: &Program, jit: &JitProgram, x: &[f64]) -> Both {
         let run = |native: bool| {
             let mut out = vec![f64::NAN; p.outputs()];
-            let mut scratch = Vec::new();
+            let scratch = std::cell::RefCell::new(Vec::new());
             let r = if native {
-                jit.eval_into(p, x, &mut scratch, &mut out)
+                jit.eval_into(p, x, &scratch, &mut out)
             } else {
-                p.eval_into(x, &mut scratch, &mut out)
+                p.eval_into(x, &mut scratch.borrow_mut(), &mut out)
             };
             r.map(|()| out)
         };
@@ -526,6 +663,9 @@ mod tests {
             assert!(!interp.is_native());
             let program = Program::compile(&d.model.graph, &roots);
             let jit = JitProgram::compile(&program).expect("compiles");
+            // Small chunks: values (roots among them) passed between native functions.
+            let chunked = JitProgram::compile_chunked(&program, 7).expect("compiles");
+            assert!(chunked.chunks.len() > 2);
             for x in points(&d.evaluation.as_ref().unwrap().point) {
                 let mut a = vec![0.0; roots.len()];
                 let mut b = vec![0.0; roots.len()];
@@ -540,10 +680,12 @@ mod tests {
                 if ra.is_ok() {
                     assert_same(&a, &b, &name);
                 }
-                let (p, q) = both(&program, &jit, &x);
-                assert_eq!(p, q, "{name} at {x:?}");
-                if let (Ok(p), Ok(q)) = (&p, &q) {
-                    assert_same(p, q, &name);
+                for jit in [&jit, &chunked] {
+                    let (p, q) = both(&program, jit, &x);
+                    assert_eq!(p, q, "{name} at {x:?}");
+                    if let (Ok(p), Ok(q)) = (&p, &q) {
+                        assert_same(p, q, &name);
+                    }
                 }
             }
         }
@@ -623,6 +765,100 @@ mod tests {
         assert_same(&out, &good, "after an error");
     }
 
+    /// A NaN or infinity that a later operation turns finite again (1/inf = 0, tanh(inf) = 1,
+    /// 1^NaN = 1, …) is still an error on both fast paths, the checked interpreter's, and
+    /// leaves `out` alone.
+    #[test]
+    fn vanishing_non_finite_values_are_errors() {
+        let cases = [
+            ("tanh(exp(u)) + v", [1000.0, 1.0], "overflow"),
+            ("v / exp(u) + v", [1.0, 1000.0], "overflow"),
+            ("exp(-exp(u)) * v", [1000.0, 1.0], "overflow"),
+            ("sigmoid(exp(u)) * v", [1000.0, 1.0], "overflow"),
+            ("softplus(-exp(u)) * v", [1000.0, 1.0], "overflow"),
+            ("exp(u)^(-2) * v", [1000.0, 1.0], "overflow"),
+            ("tanh(1 / (u - 1)) * v", [1.0, 2.0], "division by zero"),
+            ("v^(log(u)) + v", [1.0, -1.0], "log of -1"),
+            ("u^v + v", [0.0, 0.0], "0 raised to the power 0"),
+            ("tanh(u) * v", [f64::INFINITY, 1.0], "not finite"),
+        ];
+        // (The parameters are numbered in order of appearance.)
+        for (text, x, what) in cases {
+            let m = parse_str(text).unwrap();
+            let p = Program::compile(&m.graph, &[m.loss]);
+            let jit = JitProgram::compile(&p).expect("compiles");
+            let chunked = JitProgram::compile_chunked(&p, 2).expect("compiles");
+            let checked = p.eval(&x).expect_err(text);
+            assert!(checked.what.contains(what), "{text}: {}", checked.what);
+            let (a, b) = both(&p, &jit, &x);
+            assert_eq!(a, Err(checked.clone()), "{text}");
+            assert_eq!(b, Err(checked.clone()), "{text}");
+            assert_eq!(both(&p, &chunked, &x).1, Err(checked), "{text}");
+            let mut out = [7.0];
+            let scratch = std::cell::RefCell::new(Vec::new());
+            assert!(jit.eval_into(&p, &x, &scratch, &mut out).is_err());
+            assert!(p
+                .eval_into(&x, &mut scratch.borrow_mut(), &mut out)
+                .is_err());
+            assert_eq!(out, [7.0], "{text}");
+        }
+    }
+
+    /// At extreme points, the fast paths (checking only the guards) give exactly what the
+    /// checked interpreter gives (checking every value): the same values or the same error.
+    #[test]
+    fn fast_paths_are_the_checked_interpreter_at_extreme_points() {
+        let texts = [
+            "exp(u) * log(v) + sqrt(w) * sin(u) - cos(v) / tan(w) + tanh(u)^3",
+            "sigmoid(v * u) * softplus(w * v) + sigmoid(-v) * softplus(-w) + log1p(u^2)",
+            "v^1.5 + u^(-2) + w^u - (-u) * 3 + u / 3 + v / 4 + u^7 + 1 / (u * v - w)",
+            "tanh(exp(u * v)) * w + exp(-exp(w)) + (u + v)^(-3) * w + v / exp(w * u)",
+        ];
+        let special = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            1e300,
+            -1e300,
+            1e-300,
+            800.0,
+            f64::INFINITY,
+            f64::NAN,
+        ];
+        for text in texts {
+            let m = parse_str(text).unwrap();
+            let mut g = m.graph.clone();
+            let mut roots = vec![m.loss];
+            roots.extend(Diff::new(3).gradient(&mut g, m.loss));
+            let p = Program::compile(&g, &roots);
+            let jit = JitProgram::compile(&p).expect("compiles");
+            let chunked = JitProgram::compile_chunked(&p, 5).expect("compiles");
+            let n = m.params.len();
+            let mut errors = 0;
+            for k in 0..special.len().pow(n as u32) {
+                let x: Vec<f64> = (0..n)
+                    .map(|i| special[k / special.len().pow(i as u32) % special.len()])
+                    .collect();
+                let checked = p.eval(&x);
+                let (a, b) = both(&p, &jit, &x);
+                assert_eq!(a, b, "{text} at {x:?}");
+                assert_eq!(a, both(&p, &chunked, &x).1, "{text} at {x:?}");
+                match (&checked, &a) {
+                    (Ok(c), Ok(a)) => assert_same(c, a, text),
+                    (Err(c), Err(a)) => {
+                        assert_eq!(c, a, "{text} at {x:?}");
+                        errors += 1;
+                    }
+                    _ => panic!("{text} at {x:?}: checked {checked:?}, fast {a:?}"),
+                }
+            }
+            // Both outcomes occur.
+            assert!(errors > 0 && errors < special.len().pow(n as u32), "{text}");
+        }
+    }
+
     #[test]
     fn large_program_compiles_and_agrees() {
         let (name, src) = examples()
@@ -652,6 +888,10 @@ mod tests {
                 assert_same(a, b, &name);
             }
         }
+        // b[1]·x[3] overflows, and tanh of it is 1: an error all the same, across chunks.
+        let (a, b) = both(&p, &jit, &[0.3, -0.2, 1e308, 0.5]);
+        assert_eq!(a, b);
+        assert!(b.unwrap_err().what.contains("overflow"));
     }
 
     #[test]

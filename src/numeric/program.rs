@@ -75,6 +75,8 @@ pub struct Program {
     fast: Vec<Fast>,
     /// Slot values before a run: the constants in place, zeros elsewhere.
     template: Vec<f64>,
+    /// The slots whose finiteness implies that of every slot (see [`Program::eval_into`]).
+    guards: Vec<u32>,
 }
 
 impl Program {
@@ -103,12 +105,15 @@ impl Program {
             code.push(instr);
         }
         let (fast, template) = fast_code(&code);
+        let roots: Vec<usize> = roots.iter().map(|r| slot[r]).collect();
+        let guards = guards(&code, &roots);
         Program {
-            roots: roots.iter().map(|r| slot[r]).collect(),
+            roots,
             code,
             nodes: cone,
             fast,
             template,
+            guards,
         }
     }
 
@@ -133,8 +138,23 @@ impl Program {
     }
 
     /// Evaluates the roots at `x` into `out`, reusing `scratch` (one slot per instruction).
-    /// The hot loop runs unchecked; one pass at the end looks for a non-finite value, and
-    /// only then is the checked [`Program::eval`] run to say what went wrong.
+    ///
+    /// Same result as [`Program::eval`], the values bit for bit or the same error, but faster:
+    /// the hot loop runs unchecked, where a domain error leaves a NaN or an infinity behind
+    /// (log of a negative: NaN; division by zero: ±inf; `0^0`: NaN here), and at the end only
+    /// a few *guard* slots are tested. When one is not finite, the checked [`Program::eval`]
+    /// runs to name the culprit. `out` is written only on success: no NaN or infinity ever
+    /// reaches the caller as a value.
+    ///
+    /// Why the guards suffice. Every slot feeds some root. An operation with a NaN or infinite
+    /// operand has a non-finite result (NaN propagates; ±inf stays infinite or turns NaN),
+    /// except at a few *absorbing* operands, where a finite result can come out: a divisor
+    /// (x / inf = 0), the argument of exp, tanh, sigmoid and softplus (exp(−inf) = 0,
+    /// tanh(inf) = 1), the base of a power with an exponent ≤ 0 (inf^-2 = 0), either side of a
+    /// general power (1^NaN = 1). The guards are those operands, the roots, and any constant
+    /// that is not finite. Following the uses of a non-finite slot towards a root then meets a
+    /// guard or ends at a non-finite root. The native code ([`super::jit`]) tests the same
+    /// guards.
     pub fn eval_into(
         &self,
         x: &[f64],
@@ -157,38 +177,35 @@ impl Program {
                 Fast::AddC(d, a, c) => v[d as usize] = v[a as usize] + c,
                 Fast::Square(d, a) => v[d as usize] = v[a as usize] * v[a as usize],
                 Fast::Powi(d, a, n) => v[d as usize] = v[a as usize].powi(n),
-                Fast::Pow(d, a, b) => {
-                    let (a, b) = (v[a as usize], v[b as usize]);
-                    v[d as usize] = if a < 0.0 { f64::NAN } else { a.powf(b) };
-                }
+                Fast::Pow(d, a, b) => v[d as usize] = pow_or_nan(v[a as usize], v[b as usize]),
                 Fast::Neg(d, a) => v[d as usize] = -v[a as usize],
                 Fast::Call(d, f, a) => v[d as usize] = call(f, v[a as usize]).unwrap_or(f64::NAN),
             }
         }
-        self.finish(x, v, out)
-    }
-
-    /// The fast code and the slot values before a run (constants in place), for the JIT.
-    pub(crate) fn fast_parts(&self) -> (&[Fast], &[f64]) {
-        (&self.fast, &self.template)
-    }
-
-    /// The end of a fast run (here or in the JIT) that left every slot in `v`: the roots into
-    /// `out` if all slots are finite, else the checked [`Program::eval`]'s error.
-    pub(crate) fn finish(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<(), DomainError> {
-        if v.iter().all(|t| t.is_finite()) {
+        if self.guards.iter().all(|&g| v[g as usize].is_finite()) {
             for (o, &r) in out.iter_mut().zip(&self.roots) {
                 *o = v[r];
             }
             return Ok(());
         }
-        match self.eval(x) {
-            Err(e) => Err(e),
-            Ok(_) => Err(DomainError {
-                node: self.nodes[0],
-                what: "a value is not finite".into(),
-            }),
+        self.checked_into(x, out)
+    }
+
+    /// The fast code, the slot values before a run (constants in place) and the guard slots,
+    /// for the JIT.
+    pub(crate) fn fast_parts(&self) -> (&[Fast], &[f64], &[u32]) {
+        (&self.fast, &self.template, &self.guards)
+    }
+
+    /// The end of a fast run (here or in the JIT) that found a guard not finite: the checked
+    /// [`Program::eval`]'s error. (Should the checked run succeed after all, its values are
+    /// written to `out`; by the argument in [`Program::eval_into`] it does not.)
+    pub(crate) fn checked_into(&self, x: &[f64], out: &mut [f64]) -> Result<(), DomainError> {
+        let values = self.eval(x)?;
+        for (o, r) in out.iter_mut().zip(values) {
+            *o = r;
         }
+        Ok(())
     }
 
     /// Evaluates the roots at `x` (one value per parameter). A value that is undefined
@@ -219,6 +236,7 @@ impl Program {
                     }
                     v[a].powi(n)
                 }
+                // Keep these conditions in step with `pow_or_nan`.
                 Instr::Pow(a, b) => {
                     if v[a] < 0.0 {
                         return Err(bad(format!(
@@ -293,6 +311,70 @@ fn fast_code(code: &[Instr]) -> (Vec<Fast>, Vec<f64>) {
         });
     }
     (fast, template)
+}
+
+/// The guard slots of a program (see [`Program::eval_into`]): the roots, the absorbing operands
+/// (those at which a non-finite value can give a finite result) and non-finite constants;
+/// finite constants never need a guard. A slot nothing reads that is not a root (there are
+/// none: a program is the cone of its roots) would be a guard too.
+fn guards(code: &[Instr], roots: &[usize]) -> Vec<u32> {
+    let mut guard = vec![false; code.len()];
+    let mut read = vec![false; code.len()];
+    let mut operand = |a: usize, absorbing: bool| {
+        read[a] = true;
+        guard[a] |= absorbing;
+    };
+    for ins in code {
+        match *ins {
+            Instr::Const(_) | Instr::Var(_) => {}
+            Instr::Add(a, b) | Instr::Sub(a, b) | Instr::Mul(a, b) => {
+                operand(a, false);
+                operand(b, false);
+            }
+            Instr::Div(a, b) => {
+                operand(a, false);
+                operand(b, true);
+            }
+            Instr::Powi(a, n) => operand(a, n <= 0),
+            Instr::Pow(a, b) => {
+                operand(a, true);
+                operand(b, true);
+            }
+            Instr::Neg(a) => operand(a, false),
+            Instr::Call(f, a) => operand(a, absorbs(f)),
+        }
+    }
+    for &r in roots {
+        guard[r] = true;
+    }
+    (0..code.len())
+        .filter(|&s| match code[s] {
+            Instr::Const(c) => !c.is_finite(),
+            _ => guard[s] || !read[s],
+        })
+        .map(|s| s as u32)
+        .collect()
+}
+
+/// True when `f` can map a non-finite argument to a finite value (the others keep it
+/// non-finite: log, log1p and sqrt of ±inf are inf or NaN, sin, cos and tan of ±inf NaN).
+fn absorbs(f: Func) -> bool {
+    match f {
+        // exp(−inf) = 0, tanh(±inf) = ±1, sigmoid(±inf) = 1 or 0, softplus(−inf) = 0.
+        Func::Exp | Func::Tanh | Func::Sigmoid | Func::Softplus => true,
+        Func::Log | Func::Sqrt | Func::Sin | Func::Cos | Func::Tan | Func::Log1p => false,
+    }
+}
+
+/// The fast path's general power: `a^b`, but NaN where the checked [`Program::eval`] reports
+/// a domain error, a negative base or `0^b` with b ≤ 0 (where `powf` gives 1 at b = 0, which
+/// would go unnoticed, and inf below).
+pub(crate) fn pow_or_nan(a: f64, b: f64) -> f64 {
+    if a < 0.0 || (a == 0.0 && b <= 0.0) {
+        f64::NAN
+    } else {
+        a.powf(b)
+    }
 }
 
 /// ±2^k with both 2^k and 2^-k normal, so that x / c == x * (1/c) exactly for every x.
