@@ -3,7 +3,7 @@
 
 What it measures
 ----------------
-For each of the six example losses (``examples/<loss>.expr``, transcribed by
+For each of the eight example losses (``examples/<loss>.expr``, transcribed by
 hand below) the script builds one jitted JAX function θ ↦ (ξ_1, ξ_2, ξ_3),
 stacked into a 3×n float64 array, from the closed forms (g = ∇f, H = ∇²f)
 
@@ -105,7 +105,7 @@ LOOPS_PER_ROUND = 10  # loop calls per --repeat round (in-graph)
 
 
 # --------------------------------------------------------------------------
-# The six losses: (f, initial point θ0, parameter names in eomderive's order).
+# The eight losses: (f, initial point θ0, parameter names in eomderive's order).
 # --------------------------------------------------------------------------
 
 
@@ -176,6 +176,36 @@ def _softmax():
     return f, [0.1, -0.2, 0.0, 0.3, -0.1, 0.1], names
 
 
+def _normalized_layer_wd():
+    x = jnp.array([1.0, -0.5, 0.3])
+    y = 0.4
+    lam = 0.01  # weight_decay = 0.01 in the file: + (λ/2)‖θ‖²
+
+    def f(th):
+        V, a = th[:6].reshape(2, 3), th[6:]  # V[i, j], row-major, then a
+        n = jnp.sqrt(jnp.sum(V**2, axis=1))
+        h = jnp.tanh((V @ x) / n)
+        return (jnp.sum(a * h) - y) ** 2 / 2.0 + lam / 2.0 * jnp.sum(th**2)
+
+    names = [f"V[{i},{j}]" for i in (1, 2) for j in (1, 2, 3)] + ["a[1]", "a[2]"]
+    return f, [0.8, -0.4, 0.2, 0.1, 0.7, -0.5, 0.5, -0.3], names
+
+
+def _softmax_wd():
+    X = jnp.array([[1.0, -0.5], [0.3, 0.8], [-1.2, 0.4]])
+    Y = jnp.eye(3)
+    lam = 0.01
+
+    def f(th):
+        W = th.reshape(3, 2)
+        z = X @ W.T
+        data = jnp.mean(jax.nn.logsumexp(z, axis=1) - jnp.sum(Y * z, axis=1))
+        return data + lam / 2.0 * jnp.sum(th**2)
+
+    names = [f"W[{c},{j}]" for c in (1, 2, 3) for j in (1, 2)]
+    return f, [0.4, -0.2, 0.0, 0.3, -0.1, 0.6], names
+
+
 LOSSES = {
     "factorization": _factorization,
     "linear_regression": _linear_regression,
@@ -183,6 +213,8 @@ LOSSES = {
     "tanh_net": _tanh_net,
     "scale_invariant": _scale_invariant,
     "softmax": _softmax,
+    "normalized_layer_wd": _normalized_layer_wd,
+    "softmax_wd": _softmax_wd,
 }
 
 
