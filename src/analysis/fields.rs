@@ -77,10 +77,17 @@ pub(super) fn decide(input: &mut Input) -> Vec<Field> {
                 };
             }
             let xi = input.xi[k - 1].clone();
-            let (gradient, decided, asymmetry) = if n == 1 || symmetric_symbolically(input, &xi) {
+            // A numeric witness settles "no" cheaply; a "yes" is then upgraded to symbolic
+            // when the antisymmetric part of the Jacobian simplifies to zero.
+            let (gradient, decided, asymmetry) = if n == 1 {
                 (true, Decided::Symbolically, None)
             } else {
-                symmetry_numerically(input, &xi)
+                match symmetry_numerically(input, &xi) {
+                    (true, _, _) if symmetric_symbolically(input, &xi) => {
+                        (true, Decided::Symbolically, None)
+                    }
+                    numeric => numeric,
+                }
             };
             let potential = if gradient { potential(input, k) } else { None };
             Field {
