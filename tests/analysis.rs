@@ -302,10 +302,7 @@ fn weight_decay_from_the_file_or_the_flag() {
 
 #[test]
 fn json_carries_the_analyses() {
-    let path = examples()
-        .into_iter()
-        .find(|p| stem(p) == "normalized_layer_wd")
-        .unwrap();
+    let path = common::example("normalized_layer_wd");
     let d = common::derive_example(&path, 2);
     let j: serde_json::Value = serde_json::from_str(&eomderive::render::json(&d)).unwrap();
     assert_eq!(j["weight_decay"], "1/100");

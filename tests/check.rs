@@ -262,10 +262,7 @@ fn local_error_is_predicted_by_the_next_counter_term() {
 /// η²‖g_{A,n}‖² exactly, GF conserves ‖θ_A‖², and each order of the EoM follows GD closer.
 #[test]
 fn scale_invariant_norm_grows_under_gd_and_is_conserved_by_gradient_flow() {
-    let path = examples()
-        .into_iter()
-        .find(|p| stem(p) == "scale_invariant")
-        .unwrap();
+    let path = common::example("scale_invariant");
     let d = common::derive_example(&path, 3);
     let w = group(&d, |n| n.starts_with("w["));
     assert_eq!(w, vec![0, 1, 2]);
@@ -318,10 +315,7 @@ fn scale_invariant_norm_grows_under_gd_and_is_conserved_by_gradient_flow() {
 /// (Σ_c g_{c,j} = 0), so 1_A·θ is conserved by GD and the EoM at every order.
 #[test]
 fn softmax_logit_sums_are_conserved_by_gd_and_every_order() {
-    let path = examples()
-        .into_iter()
-        .find(|p| stem(p) == "softmax")
-        .unwrap();
+    let path = common::example("softmax");
     let d = common::derive_example(&path, 3);
     let eom = Eom::compile(&d.model.graph, &d.gradient, &d.xi);
     let x0 = DVector::from_vec(initial(&d.model));
@@ -372,10 +366,7 @@ fn softmax_logit_sums_are_conserved_by_gd_and_every_order() {
 /// everywhere a number belongs (never NaN or inf).
 #[test]
 fn local_errors_and_tracked_quantities_reach_every_format() {
-    let path = examples()
-        .into_iter()
-        .find(|p| stem(p) == "scale_invariant")
-        .unwrap();
+    let path = common::example("scale_invariant");
     let mut d = common::derive_example(&path, 2);
     let norm = Observable {
         label: "‖w‖²".into(),
@@ -508,10 +499,7 @@ fn diverging_gd_leaves_gaps_not_numbers_in_local_rows_and_tracked_values() {
 /// to the rounding floor: those rows are flagged, the others are not.
 #[test]
 fn local_rows_at_the_rounding_floor_are_flagged() {
-    let path = examples()
-        .into_iter()
-        .find(|p| stem(p) == "tanh_net")
-        .unwrap();
+    let path = common::example("tanh_net");
     let d = common::derive_example(&path, 3);
     let c = check_with(&d, 0.005, 4, 1, &[]);
     for r in &c.local {

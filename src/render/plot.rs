@@ -216,12 +216,7 @@ pub fn plot_svg(check: &Check) -> String {
                         .map(|e| format!("{:.1},{:.1}", p.px((n + 1) as f64), p.py(e)))
                 })
                 .collect();
-            let _ = writeln!(
-                out,
-                r#"<polyline fill="none" stroke="{}" stroke-width="1.5" points="{}"/>"#,
-                COLOURS[k % 8],
-                pts.join(" ")
-            );
+            polyline(&mut out, COLOURS[k % 8], &pts);
         }
     }
     // Right: error against η with the fitted slope.
@@ -249,12 +244,7 @@ pub fn plot_svg(check: &Check) -> String {
                 .filter_map(|r| r.error.filter(|e| *e > 0.0).map(|e| (p.px(r.lr), p.py(e))))
                 .collect();
             let line: Vec<String> = pts.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
-            let _ = writeln!(
-                out,
-                r#"<polyline fill="none" stroke="{}" stroke-width="1.5" points="{}"/>"#,
-                COLOURS[k % 8],
-                line.join(" ")
-            );
+            polyline(&mut out, COLOURS[k % 8], &line);
             for (x, y) in pts {
                 let _ = writeln!(
                     out,
@@ -308,12 +298,7 @@ fn tracked_panel(out: &mut String, check: &Check, t: &Tracked, x0: f64) {
             .enumerate()
             .filter_map(|(i, v)| v.map(|v| format!("{:.1},{:.1}", p.px(i as f64), p.py(v))))
             .collect();
-        let _ = writeln!(
-            out,
-            r#"<polyline fill="none" stroke="{}" stroke-width="1.5" points="{}"/>"#,
-            COLOURS[k % 8],
-            pts.join(" ")
-        );
+        polyline(out, COLOURS[k % 8], &pts);
     }
     let every = n.div_ceil(MAX_MARKERS).max(1);
     for (i, v) in t.gd.iter().enumerate() {
@@ -390,4 +375,13 @@ fn legend(out: &mut String, x: f64, corner: Corner, entries: &[Entry]) {
             escape(&e.label)
         );
     }
+}
+
+/// A line through `points` ("x,y" pairs) in `colour`.
+fn polyline(out: &mut String, colour: &str, points: &[String]) {
+    let _ = writeln!(
+        out,
+        r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{}"/>"#,
+        points.join(" ")
+    );
 }

@@ -18,6 +18,14 @@ pub fn examples() -> Vec<PathBuf> {
     v
 }
 
+/// The example file with this short name (`tanh_net`).
+pub fn example(name: &str) -> PathBuf {
+    examples()
+        .into_iter()
+        .find(|p| stem(p) == name)
+        .unwrap_or_else(|| panic!("no example {name}"))
+}
+
 /// The short name of an example (`tanh_net`).
 pub fn stem(p: &std::path::Path) -> String {
     p.file_stem().unwrap().to_string_lossy().into_owned()
