@@ -337,16 +337,8 @@ fn flow_solution(style: Style, inv: &Invariance) -> Option<String> {
         return None;
     }
     let (k, c) = p.iter().next().unwrap();
-    let rate = format!(
-        "{}{}",
-        rational(style, c).replace("-1", "-"),
-        power(style, lambda(style), *k)
-    );
-    let rate = if c.is_one() {
-        power(style, lambda(style), *k)
-    } else {
-        rate
-    };
+    let sign = if c.is_negative() { "-" } else { "" };
+    let rate = format!("{sign}{}", monomial(style, 0, *k, c));
     let q = quantity(style, inv);
     Some(match style {
         Style::Text => format!("{q}(t) = e^({rate}t) {q}(0)"),
