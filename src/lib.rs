@@ -338,7 +338,35 @@ pub fn check(derivation: &Derivation, options: &numeric::CheckOptions) -> Result
         ));
     }
     let m = &derivation.model;
-    let eom = numeric::Eom::compile(&m.graph, &derivation.gradient, &derivation.xi);
+    // One counter term more than the derivation has predicts the top order's local error
+    // (η^{K+2} ξ_{K+1}); without it (past the order limit, or too large) that row is left out.
+    let order = derivation.xi.len();
+    let next = (order < MAX_LOSS_ORDER)
+        .then(|| {
+            let options = Options {
+                order: order + 1,
+                analyze: false,
+                ..Options::default()
+            };
+            derive_model(m.clone(), &options).ok()
+        })
+        .flatten();
+    // The EoM is the derivation's own ξ_1..ξ_K (the check tests the printed expressions),
+    // plus ξ_{K+1} from the extension, whose graph extends this one (graphs only grow, so
+    // the derivation's ids stay valid in it).
+    let mut xi = derivation.xi.clone();
+    let graph = match &next {
+        Some(n) => {
+            xi.push(n.xi[order].clone());
+            &n.model.graph
+        }
+        None => &m.graph,
+    };
+    let eom = numeric::Eom::compile(graph, &derivation.gradient, &xi);
+    let options = &numeric::CheckOptions {
+        order: Some(order),
+        ..*options
+    };
     let mut roots = vec![m.loss];
     roots.extend(&derivation.gradient);
     let descent = numeric::VectorField::compile(&m.graph, &roots);

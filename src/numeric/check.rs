@@ -19,6 +19,9 @@ pub struct CheckOptions {
     pub halvings: usize,
     /// Integrator tolerances.
     pub tolerances: Tolerances,
+    /// The highest truncation order K checked (`None`: every term the [`Eom`] holds). An
+    /// `Eom` with one term more than this predicts the local error of order K too.
+    pub order: Option<usize>,
 }
 
 impl Default for CheckOptions {
@@ -28,6 +31,7 @@ impl Default for CheckOptions {
             steps: 40,
             halvings: 3,
             tolerances: Tolerances::default(),
+            order: None,
         }
     }
 }
@@ -209,7 +213,8 @@ fn flow_path(
     }
 }
 
-/// Runs GD and the truncated EoM for K = 0..=`eom.order()` and η, η/2, …, η/2^halvings.
+/// Runs GD and the truncated EoM for K = 0..=`eom.order()` (or to [`CheckOptions::order`])
+/// and η, η/2, …, η/2^halvings.
 /// `descent` computes the loss followed by its gradient (see [`gradient_descent`]).
 ///
 /// Besides the distances at the horizon ([`Check::rows`], [`Check::slopes`]), it measures the
@@ -230,6 +235,9 @@ fn flow_path(
 /// let c = check(&eom, &descent, &x0, &options, &[sum]);
 /// assert!(c.tracked[0].max_deviation.iter().all(|d| d.unwrap() < 1e-12));
 /// assert_eq!(c.local.len(), 2 * 4); // K = 0, 1 (ξ_1, ξ_2 predict them) at η, η/2, η/4, η/8
+/// // Checking orders 0..1 only, ξ_2 predicts order 1's local error as well:
+/// let c = check(&eom, &descent, &x0, &CheckOptions { order: Some(1), ..options }, &[]);
+/// assert_eq!((c.slopes.len(), c.local.len()), (2, 2 * 4));
 /// ```
 pub fn check(
     eom: &Eom,
@@ -240,6 +248,7 @@ pub fn check(
 ) -> Check {
     let horizon = options.lr * options.steps as f64;
     let tol = &options.tolerances;
+    let top = options.order.map_or(eom.order(), |k| k.min(eom.order()));
     let lrs: Vec<(f64, usize)> = (0..=options.halvings)
         .map(|j| (options.lr / f64::powi(2.0, j as i32), options.steps << j))
         .collect();
@@ -249,7 +258,7 @@ pub fn check(
         .collect();
     // At the largest η the EoM is integrated step by step, to follow it along the way.
     let (eta0, n0) = lrs[0];
-    let paths: Vec<Path> = (0..=eom.order())
+    let paths: Vec<Path> = (0..=top)
         .map(|k| flow_path(eom, k, eta0, x0, n0, tol))
         .collect();
     let mut rows = Vec::new();
@@ -296,7 +305,7 @@ pub fn check(
                 .collect()
         })
         .collect();
-    let slopes = (0..=eom.order())
+    let slopes = (0..=top)
         .map(|k| {
             let points: Vec<(f64, f64)> = rows
                 .iter()
@@ -306,7 +315,8 @@ pub fn check(
             fit_slope(&points)
         })
         .collect();
-    let local = (0..eom.order())
+    // K's local error is predicted by ξ_{K+1}, so by the terms the Eom holds beyond K.
+    let local = (0..eom.order().min(top + 1))
         .flat_map(|k| {
             let runs = lrs.iter().zip(&gd_runs).enumerate();
             runs.map(move |(j, (&(eta, _), run))| (k, eta, 1 << j, run))
