@@ -243,7 +243,10 @@ fn local_error_is_predicted_by_the_next_counter_term() {
                 assert!(k == 3 || !r.at_floor, "{name}: {r:?}");
             }
             let rows: Vec<_> = all.into_iter().filter(|r| !r.at_floor).collect();
-            assert!(rows.len() >= 3, "{name}: K={k} mostly at the floor: {rows:?}");
+            assert!(
+                rows.len() >= 3,
+                "{name}: K={k} mostly at the floor: {rows:?}"
+            );
             let (large, small) = (rows[0], rows[rows.len() - 1]);
             let slope = (large.discrepancy.unwrap() / small.discrepancy.unwrap()).ln()
                 / (large.lr / small.lr).ln();
