@@ -98,8 +98,6 @@ pub struct Derivation {
     pub model: Model,
     /// ∂f/∂θ_i for each parameter (with weight decay, of the loss including (λ/2)‖θ‖²).
     pub gradient: Vec<Id>,
-    /// λ when the loss includes weight decay (λ/2)‖θ‖² (from the file or [`Options`]).
-    pub weight_decay: Option<BigRational>,
     /// `xi[k-1][i]`: component `i` of the counter term ξ_k.
     pub xi: Vec<Vec<Id>>,
     /// Values at the requested point, or at the file's initial point when it is complete.
@@ -207,16 +205,19 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
         }
         model.set_weight_decay(Some(l.clone()));
     }
-    let weight_decay = model.weight_decay.clone();
     let mut diff = Diff::new(model.params.len());
     let gradient = diff.gradient(&mut model.graph, model.loss);
-    let base_gradient = diff.gradient(&mut model.graph, model.unregularized);
+    // Invariances are the loss's without weight decay.
+    let base_gradient = match model.weight_decay {
+        None => gradient.clone(),
+        Some(_) => diff.gradient(&mut model.graph, model.unregularized),
+    };
     let report = |stage: &str| {
         if let Some(p) = options.progress {
             p(stage)
         }
     };
-    let series = if options.order == 0 {
+    let trees = if options.order == 0 {
         GenericSeries {
             forest: series::Forest::new(),
             xi: Vec::new(),
@@ -228,8 +229,7 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
         Vec::new()
     } else {
         report("counter terms");
-        let generic = &series;
-        series::instantiate(generic, &mut model.graph, &mut diff, &gradient, options.max_nodes).map_err(
+        series::instantiate(&trees, &mut model.graph, &mut diff, &gradient, options.max_nodes).map_err(
             |e| {
                 Error::new(
                     ErrorKind::Limit,
@@ -289,15 +289,14 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
             base_gradient: &base_gradient,
             gradient: &gradient,
             xi: &xi,
-            series,
-            weight_decay: weight_decay.is_some(),
+            series: trees,
+            weight_decay: model.weight_decay.is_some(),
             center,
         })
     });
     Ok(Derivation {
         model,
         gradient,
-        weight_decay,
         xi,
         evaluation,
         ops,

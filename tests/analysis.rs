@@ -289,14 +289,14 @@ fn only_xi_1_is_a_gradient_for_every_loss() {
 fn weight_decay_from_the_file_or_the_flag() {
     let file = "param u = 1\nloss = u^2/2\nweight_decay = 1/10";
     let d = derive_inline(file, 2);
-    assert_eq!(d.weight_decay.as_ref().unwrap().to_string(), "1/10");
+    assert_eq!(d.model.weight_decay.as_ref().unwrap().to_string(), "1/10");
     // f = (1 + λ) u²/2: ξ_k = (1 + λ)^{k+1} u/(k+1).
     let xi = &d.evaluation.as_ref().unwrap().xi;
     assert!((xi[0][0] - 1.1f64.powi(2) / 2.0).abs() < 1e-15);
     assert!((xi[1][0] - 1.1f64.powi(3) / 3.0).abs() < 1e-15);
     // The flag overrides the file; 0 turns it off.
     let d = derive_with(file, 1, Some("0"));
-    assert!(d.weight_decay.is_none());
+    assert!(d.model.weight_decay.is_none());
     assert!((d.evaluation.as_ref().unwrap().xi[0][0] - 0.5).abs() < 1e-15);
 }
 

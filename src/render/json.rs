@@ -149,7 +149,7 @@ pub fn json(d: &Derivation) -> String {
         None => (None, None, None),
     };
     let out = Output {
-        weight_decay: d.weight_decay.as_ref().map(|l| l.to_string()),
+        weight_decay: m.weight_decay.as_ref().map(|l| l.to_string()),
         gradient_fields,
         modified_loss,
         invariances,

@@ -22,7 +22,7 @@ pub fn text(d: &Derivation) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "parameters: {}", m.params.join(", "));
     let _ = writeln!(s, "loss = {}", p.expr(m.loss));
-    if let Some(l) = &d.weight_decay {
+    if let Some(l) = &m.weight_decay {
         let _ = writeln!(
             s,
             "  (with weight decay λ = {l}: the loss includes λ/2 ‖θ‖²)"
@@ -59,7 +59,7 @@ pub fn text(d: &Derivation) -> String {
         );
     }
     if let Some(a) = &d.analysis {
-        super::analysis::text(&mut s, a, &m.params, d.xi.len(), d.weight_decay.as_ref());
+        super::analysis::text(&mut s, a, &m.params, d.xi.len(), m.weight_decay.as_ref());
     }
     if let Some(c) = &d.check {
         check_table(&mut s, c);
