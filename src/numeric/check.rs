@@ -192,17 +192,16 @@ fn flow_path(
     steps: usize,
     tol: &Tolerances,
 ) -> Path {
-    let field = |y: &DVector<f64>| eom.rhs(y, eta, k);
     let mut states = Vec::with_capacity(steps + 1);
     states.push(x0.clone());
     for _ in 0..steps {
         let y = states.last().expect("x0 is there");
-        match integrate(field, y, eta, tol) {
-            Ok(r) => states.push(r.y),
-            Err(e) => {
+        match flow(eom, k, eta, y, eta, tol) {
+            Ok(next) => states.push(next),
+            Err(failure) => {
                 return Path {
                     states,
-                    failure: Some(describe(&e)),
+                    failure: Some(failure),
                 }
             }
         }
@@ -283,10 +282,9 @@ pub fn check(
                             None => row.error = Some((&path.states[n] - &gd[n]).norm()),
                         }
                     } else {
-                        let field = |y: &DVector<f64>| eom.rhs(y, eta, k);
-                        match integrate(field, x0, horizon, tol) {
-                            Ok(r) => row.error = Some((&r.y - &gd[n]).norm()),
-                            Err(e) => row.failure = Some(describe(&e)),
+                        match flow(eom, k, eta, x0, horizon, tol) {
+                            Ok(y) => row.error = Some((&y - &gd[n]).norm()),
+                            Err(failure) => row.failure = Some(failure),
                         }
                     }
                     if let Some(e) = row.error {
@@ -379,14 +377,14 @@ fn local_row(
                 return row;
             }
         };
-        let flow = match integrate(|y: &DVector<f64>| eom.rhs(y, eta, k), theta, eta, tol) {
-            Ok(r) => r.y,
-            Err(e) => {
-                row.failure = Some(describe(&e));
+        let after = match flow(eom, k, eta, theta, eta, tol) {
+            Ok(y) => y,
+            Err(failure) => {
+                row.failure = Some(failure);
                 return row;
             }
         };
-        let m = flow - next;
+        let m = after - next;
         let p = xi * weight;
         let (m_norm, p_norm) = (m.norm(), p.norm());
         if !(m_norm.is_finite() && p_norm.is_finite()) {
@@ -456,9 +454,8 @@ pub fn local_error(
     tolerances: &Tolerances,
 ) -> Result<f64, String> {
     let gd = gradient_descent(descent, x0, eta, 1).map_err(|e| format!("GD {e}"))?;
-    let r = integrate(|y: &DVector<f64>| eom.rhs(y, eta, k), x0, eta, tolerances)
-        .map_err(|e| describe(&e))?;
-    Ok((&r.y - &gd[1]).norm())
+    let y = flow(eom, k, eta, x0, eta, tolerances)?;
+    Ok((&y - &gd[1]).norm())
 }
 
 /// The GD iterates θ_0..θ_N, or why they stopped: an iterate where the loss is undefined
@@ -537,6 +534,21 @@ fn fit_slope(points: &[(f64, f64)]) -> Option<f64> {
         (a + (x - mx) * (y - my), b + (x - mx) * (x - mx))
     });
     (sxx > 0.0).then(|| sxy / sxx)
+}
+
+/// θ(t) under the EoM truncated after ξ_K at learning rate η, from θ(0) = `from`, or why the
+/// integration failed.
+fn flow(
+    eom: &Eom,
+    k: usize,
+    eta: f64,
+    from: &DVector<f64>,
+    t: f64,
+    tol: &Tolerances,
+) -> Result<DVector<f64>, String> {
+    integrate(|y: &DVector<f64>| eom.rhs(y, eta, k), from, t, tol)
+        .map(|r| r.y)
+        .map_err(|e| describe(&e))
 }
 
 fn describe(e: &OdeError<DomainError>) -> String {
