@@ -32,10 +32,11 @@ fn vector(gradient: &Program, x: &[f64], v: &Vector) -> Vec<f64> {
     }
 }
 
-/// Σ over the η^k terms of the law, at x (λ = `lambda`).
+/// Σ over the law's terms at x, each monomial η^e λ^l weighted by `eta_weight(e)` λ^l: the
+/// η^k part of a rate (weight 1 at e = k, else 0), or a GD step's value (weight η^e).
 fn law_value(
     law: &Law,
-    k: u32,
+    eta_weight: impl Fn(u32) -> f64,
     inv: &Invariance,
     gradient: &Program,
     x: &[f64],
@@ -52,9 +53,8 @@ fn law_value(
             }
         };
         for ((e, l), c) in poly {
-            if *e == k {
-                total += eomderive::numeric::to_f64(c) * lambda.powi(*l as i32) * value;
-            }
+            total +=
+                eomderive::numeric::to_f64(c) * eta_weight(*e) * lambda.powi(*l as i32) * value;
         }
     }
     total
@@ -83,7 +83,8 @@ fn check_laws(d: &Derivation, base: &Derivation, lambda: f64) -> usize {
                     Kind::Scale => -2.0 * inv.group.iter().map(|&i| x[i] * xi[i]).sum::<f64>(),
                     Kind::Translation => -inv.group.iter().map(|&i| xi[i]).sum::<f64>(),
                 };
-                let got = law_value(&inv.law, k as u32, inv, &gradient, &x, lambda);
+                let only_k = |e: u32| if e == k as u32 { 1.0 } else { 0.0 };
+                let got = law_value(&inv.law, only_k, inv, &gradient, &x, lambda);
                 let scale = xi.iter().map(|v| v.abs()).sum::<f64>()
                     * (1.0 + x.iter().map(|v| v.abs()).sum::<f64>());
                 assert!(
@@ -142,6 +143,56 @@ fn invariance_laws_match_the_counter_terms() {
         checked += check_laws(&d, &base, l);
     }
     assert!(checked > 100, "only {checked} comparisons");
+}
+
+/// The derived GD step law (‖θ_A‖²_{n+1} = (1 − ηλ)²‖θ_A‖²_n + η²‖g_A‖²_n, 1_A·θ_{n+1} =
+/// (1 − ηλ) 1_A·θ_n) against real GD iterates on the loss with weight decay.
+#[test]
+fn gd_step_laws_match_gd_iterates() {
+    let mut checked = 0;
+    for (text, lambda) in [(NORMALIZED, "0.05"), (SOFTMAX, "1/10"), (WHOLE, "0.2")] {
+        let d = derive_with(text, 1, Some(lambda));
+        let base = derive_with(text, 1, None);
+        let l = eomderive::numeric::to_f64(&eomderive::lang::parse_exact(lambda).unwrap());
+        let gradient = Program::compile(&base.model.graph, &base.gradient);
+        let mut roots = vec![d.model.loss];
+        roots.extend(&d.gradient);
+        let descent = eomderive::numeric::VectorField::compile(&d.model.graph, &roots);
+        let x0 = nalgebra::DVector::from_vec(d.evaluation.as_ref().unwrap().point.clone());
+        let eta = 0.3;
+        let gd = eomderive::numeric::gradient_descent(&descent, &x0, eta, 5).unwrap();
+        for inv in &d.analysis.as_ref().unwrap().invariances {
+            let own = match inv.kind {
+                Kind::Scale => Scalar::NormSq,
+                Kind::Translation => Scalar::Sum,
+            };
+            let quantity = Law {
+                terms: [(
+                    own,
+                    [((0, 0), num_rational::BigRational::from_integer(1.into()))].into(),
+                )]
+                .into(),
+            };
+            for pair in gd.windows(2) {
+                let (now, next) = (pair[0].as_slice(), pair[1].as_slice());
+                let predicted =
+                    law_value(&inv.step, |e| eta.powi(e as i32), inv, &gradient, now, l);
+                let actual = law_value(&quantity, |_| 1.0, inv, &gradient, next, l);
+                assert!(
+                    (predicted - actual).abs() <= 1e-12 * (1.0 + actual.abs()),
+                    "{} {}: law {predicted} vs GD {actual}",
+                    if inv.kind == Kind::Scale {
+                        "scale"
+                    } else {
+                        "translation"
+                    },
+                    inv.name
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 25, "only {checked} steps compared");
 }
 
 fn names(d: &Derivation) -> Vec<String> {
