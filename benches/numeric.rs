@@ -12,8 +12,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use eomderive::check;
 use eomderive::numeric::{CheckOptions, VectorField};
-use eomderive::{check, derive, Options};
 
 /// Repetitions of each evaluation timing (the median is reported).
 const REPEATS: usize = 7;
@@ -46,15 +46,7 @@ fn main() {
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
             continue;
         }
-        let src = common::source(&path);
-        let d = derive(
-            &src,
-            &Options {
-                order: 3,
-                ..Options::default()
-            },
-        )
-        .unwrap();
+        let d = common::derive_example(&path, 3);
         let roots: Vec<_> = d.xi.iter().flatten().copied().collect();
         let x0 = d.evaluation.as_ref().unwrap().point.clone();
         // ns per call over CALLS calls at points that move a little each call, so nothing is

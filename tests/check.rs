@@ -4,11 +4,10 @@
 mod common;
 
 use common::{examples, initial, stem};
-use eomderive::lang::Source;
+use eomderive::check;
 use eomderive::numeric::{
     local_error, CheckOptions, Eom, Observable, ObservableKind, Tolerances, VectorField,
 };
-use eomderive::{check, derive, Options};
 use nalgebra::DVector;
 
 /// (example, η) chosen so that every order's errors sit between the floor and the
@@ -177,14 +176,7 @@ fn diverging_gd_is_reported_not_numbers() {
 fn leaving_the_domain_is_reported_with_its_step() {
     // log(u) with GD stepping u below zero: u' = u - η/u from u = 0.5, η = 0.3 → -0.1, where
     // the gradient 1/u is defined but the loss is not.
-    let d = derive(
-        &Source::inline("param u = 0.5\nloss = log(u)"),
-        &Options {
-            order: 1,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let d = common::derive_inline("param u = 0.5\nloss = log(u)", 1);
     let c = check(
         &d,
         &CheckOptions {
