@@ -420,6 +420,21 @@ fn local_errors_and_tracked_quantities_reach_every_format() {
         text.contains("(order 2 needs ξ_3: derive with --order 3 to predict it)"),
         "{text}"
     );
+    // Through the library, the check derives ξ_3 itself: order 2 has its rows, and no note.
+    d.check = Some(
+        eomderive::check(
+            &d,
+            &CheckOptions {
+                lr: 0.1,
+                steps: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+    );
+    let text = eomderive::render::text(&d);
+    assert!(text.contains("\n  2           0.1 "), "{text}");
+    assert!(!text.contains("needs ξ_3"), "{text}");
     assert!(
         text.contains("‖w‖² (squared norm of 3 parameters)"),
         "{text}"

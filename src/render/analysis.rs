@@ -10,22 +10,16 @@ use serde_json::{json, Value};
 
 use super::latex::latex_rational;
 use super::trees::superscript;
-use super::Style;
+use super::{signed_terms, significant, Style};
 use crate::analysis::{Analysis, Decided, Field, Invariance, Kind};
 use crate::series::{Forest, Law, Poly, Scalar, TreeId, Vector};
 
-/// A value to six significant digits: `-9.09824`, `0.000450141`, `1.61694e-12`.
+/// A value to six significant digits, trailing zeros dropped: `-9.09824`, `0.000450141`.
 fn number(x: f64) -> String {
-    if x == 0.0 || (1e-4..1e6).contains(&x.abs()) {
-        let digits = (5 - x.abs().log10().floor() as i32).clamp(0, 12) as usize;
-        let s = format!("{x:.digits$}");
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
-    } else {
-        format!("{x:.5e}")
+    let s = significant(x, 6);
+    match s.split_once('e') {
+        None if s.contains('.') => s.trim_end_matches('0').trim_end_matches('.').to_string(),
+        _ => s,
     }
 }
 
@@ -432,26 +426,11 @@ fn tree_scalar(style: Style, forest: &Forest, t: TreeId) -> String {
 
 /// Σ c · scalar, or `0`.
 fn potential(style: Style, forest: &Forest, terms: &[(TreeId, BigRational)]) -> String {
-    if terms.is_empty() {
-        return "0".into();
-    }
-    let mut out = String::new();
-    for (i, (t, c)) in terms.iter().enumerate() {
-        let sign = match (i, c.is_negative()) {
-            (0, true) => "-",
-            (0, false) => "",
-            (_, true) => " - ",
-            (_, false) => " + ",
-        };
-        let m = c.abs();
-        let coefficient = if m.is_one() {
-            String::new()
-        } else {
-            format!("{} ", rational(style, &m))
-        };
-        let _ = write!(out, "{sign}{coefficient}{}", tree_scalar(style, forest, *t));
-    }
-    out
+    let terms: Vec<(BigRational, String)> = terms
+        .iter()
+        .map(|(t, c)| (c.clone(), tree_scalar(style, forest, *t)))
+        .collect();
+    signed_terms(&terms, |c| rational(style, c))
 }
 
 /// The modified loss f + η Φ_1 + … + η^j Φ_j for the first j counter terms with potentials.

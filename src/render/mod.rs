@@ -49,6 +49,21 @@ pub(crate) fn signed_terms(
     out
 }
 
+/// A value to `digits` significant digits, fixed-point where that stays short (magnitudes
+/// 1e-4 to 1e6), else in exponent form: `1.2600000`, `0.00045014141`, `3.6200000e-7`.
+pub(crate) fn significant(v: f64, digits: usize) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let magnitude = v.abs().log10().floor();
+    if (-4.0..6.0).contains(&magnitude) {
+        let decimals = (digits as f64 - 1.0 - magnitude).max(0.0) as usize;
+        format!("{v:.decimals$}")
+    } else {
+        format!("{v:.*e}", digits - 1)
+    }
+}
+
 /// The display name of ξ_k's component for a parameter, in text.
 pub(crate) fn component_label(k: usize, param: &str) -> String {
     format!("ξ_{k}[{param}]")

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{component_label, signed_terms, trees, Printer};
+use super::{component_label, signed_terms, significant, trees, Printer};
 use crate::series::GenericSeries;
 use crate::Derivation;
 
@@ -215,19 +215,8 @@ fn local_table(s: &mut String, c: &crate::numeric::Check) {
     for n in notes {
         let _ = writeln!(s, "  {n}");
     }
-    let _ = writeln!(s, "  {missing}");
-}
-
-/// A value with eight significant digits, fixed-point where that stays short.
-fn significant(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    let magnitude = v.abs().log10().floor();
-    if (-3.0..6.0).contains(&magnitude) {
-        format!("{v:.*}", (7.0 - magnitude) as usize)
-    } else {
-        format!("{v:.7e}")
+    if !c.local.iter().any(|r| r.order == top) {
+        let _ = writeln!(s, "  {missing}");
     }
 }
 
@@ -267,7 +256,7 @@ fn tracked_table(s: &mut String, c: &crate::numeric::Check, t: &crate::numeric::
                 .get(i)
                 .copied()
                 .flatten()
-                .map_or("-".to_string(), significant);
+                .map_or("-".to_string(), |v| significant(v, 8));
             l.push_str(&format!(" {cell:>14}"));
         }
         let _ = writeln!(s, "{l}");
