@@ -338,13 +338,17 @@ pub fn check(derivation: &Derivation, options: &numeric::CheckOptions) -> Result
     }
     let m = &derivation.model;
     // One counter term more than the derivation has predicts the top order's local error
-    // (η^{K+2} ξ_{K+1}); without it (past the order limit, or too large) that row is left out.
+    // (η^{K+2} ξ_{K+1}); without it (past the order limit, or past the node budget below) that
+    // row is left out and the report says so.
     let order = derivation.xi.len();
     let next = (order < MAX_LOSS_ORDER)
         .then(|| {
+            // A bounded budget: the next order usually needs a few times the nodes of this
+            // one; one that would swell far beyond is not worth the prediction.
             let options = Options {
                 order: order + 1,
                 analyze: false,
+                max_nodes: (8 * m.graph.len()).clamp(100_000, MAX_NODES),
                 ..Options::default()
             };
             derive_model(m.clone(), &options).ok()
