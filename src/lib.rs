@@ -220,6 +220,7 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
     let trees = if options.order == 0 {
         GenericSeries {
             forest: series::Forest::new(),
+            leading: num_traits::One::one(),
             xi: Vec::new(),
         }
     } else {

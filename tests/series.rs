@@ -145,12 +145,13 @@ fn invalid_orders_are_rejected() {
     assert_eq!(
         err,
         SeriesError::OrderTooLarge {
-            requested: MAX_ORDER + 1
+            requested: MAX_ORDER + 1,
+            limit: MAX_ORDER
         }
     );
     let msg = err.to_string();
     assert!(
-        msg.contains(&MAX_ORDER.to_string()) && msg.contains("MAX_ORDER"),
+        msg.contains(&MAX_ORDER.to_string()) && msg.contains("limit"),
         "{msg}"
     );
     assert!(counter_terms(0)

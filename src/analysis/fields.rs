@@ -2,7 +2,7 @@
 //! the symmetry of its Jacobian on this loss, with a potential sought among tree scalars.
 
 use num_rational::BigRational;
-use num_traits::Zero;
+use num_traits::{One, Zero};
 
 use super::{zero_symbolically, Decided, Input, POINTS, SEED};
 use crate::expr::Id;
@@ -192,6 +192,7 @@ fn potential(input: &mut Input, k: usize) -> Option<Potential> {
         .collect();
     let columns = GenericSeries {
         forest: forest.clone(),
+        leading: BigRational::one(),
         xi: gradients,
     };
     let columns = series::instantiate(

@@ -33,7 +33,7 @@ use std::fmt;
 use num_bigint::BigInt;
 use num_integer::Integer;
 use num_rational::BigRational;
-use num_traits::Zero;
+use num_traits::{One, Zero};
 
 use super::tree::{Forest, TreeId};
 
@@ -56,6 +56,8 @@ pub enum SeriesError {
     OrderTooLarge {
         /// The order that was asked for.
         requested: usize,
+        /// The largest order of this route ([`MAX_ORDER`] for GD).
+        limit: usize,
     },
 }
 
@@ -66,9 +68,9 @@ impl fmt::Display for SeriesError {
                 f,
                 "order 0 is invalid: counter terms start at xi_1 (order must be 1..={MAX_ORDER})"
             ),
-            SeriesError::OrderTooLarge { requested } => write!(
+            SeriesError::OrderTooLarge { requested, limit } => write!(
                 f,
-                "order {requested} exceeds the limit MAX_ORDER = {MAX_ORDER} (order must be 1..={MAX_ORDER})"
+                "order {requested} exceeds the limit of {limit} (order must be 1..={limit})"
             ),
         }
     }
@@ -81,6 +83,8 @@ impl std::error::Error for SeriesError {}
 pub struct GenericSeries {
     /// Arena holding every tree that appears in `xi`.
     pub forest: Forest,
+    /// c in the leading term F_0 = −c g: 1 for GD, 1/(1 − β) for the momentum methods.
+    pub leading: BigRational,
     /// `xi[k-1]` lists the terms of `ξ_k` (trees with `k+1` nodes) with
     /// their coefficients, zero coefficients dropped, in canonical order.
     pub xi: Vec<Vec<(TreeId, BigRational)>>,
@@ -106,7 +110,10 @@ pub fn counter_terms(order: usize) -> Result<GenericSeries, SeriesError> {
         return Err(SeriesError::ZeroOrder);
     }
     if order > MAX_ORDER {
-        return Err(SeriesError::OrderTooLarge { requested: order });
+        return Err(SeriesError::OrderTooLarge {
+            requested: order,
+            limit: MAX_ORDER,
+        });
     }
     let max_nodes = order + 1;
     let mut forest = Forest::new();
@@ -154,7 +161,11 @@ pub fn counter_terms(order: usize) -> Result<GenericSeries, SeriesError> {
                 .collect()
         })
         .collect();
-    Ok(GenericSeries { forest, xi })
+    Ok(GenericSeries {
+        forest,
+        leading: BigRational::one(),
+        xi,
+    })
 }
 
 /// `−c_τ'(0)` for a tree with `n` nodes, symmetry factor `sym` and scaled
