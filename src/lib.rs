@@ -29,8 +29,8 @@ use num_traits::Signed;
 pub use error::{Error, ErrorKind, Result};
 
 use expr::{Diff, Id};
-use lang::{Model, Source};
-use series::GenericSeries;
+use lang::{Model, Settings, Source};
+use series::{GenericSeries, Method, MethodSeries, Optimizer, Parameter};
 
 /// Largest order derived for a specific loss, the same as the generic form's
 /// ([`series::MAX_ORDER`]); what bounds a loss-specific derivation in practice is
@@ -56,6 +56,14 @@ pub struct Options {
     /// λ: train on the loss plus (λ/2)‖θ‖² (`--weight-decay`); overrides a `weight_decay`
     /// line of the loss file.
     pub weight_decay: Option<BigRational>,
+    /// The optimizer whose equation of motion is derived (`--optimizer`); `None`: the loss
+    /// file's `optimizer` line, else plain GD.
+    pub method: Option<Method>,
+    /// β of heavy-ball and Nesterov (`--momentum`), overriding a `momentum` line; the default
+    /// is 9/10.
+    pub momentum: Option<BigRational>,
+    /// r of SAM, ρ = rη (`--rho-ratio`), overriding a `rho_ratio` line; the default is 1.
+    pub rho_ratio: Option<BigRational>,
     /// Run the analyses ([`analysis`]): gradient fields, potentials, invariances.
     pub analyze: bool,
     /// Called with the name of each stage as the derivation reaches it (the command line shows
@@ -75,6 +83,31 @@ pub enum Simplify {
     Egg,
 }
 
+impl Options {
+    /// The default options with this optimizer and its parameter.
+    ///
+    /// ```
+    /// use eomderive::series::{Method, Optimizer};
+    /// use num_rational::BigRational;
+    /// let two = BigRational::from_integer(2.into());
+    /// let o = eomderive::Options::for_optimizer(&Optimizer::new(Method::Sam, Some(two.clone())));
+    /// assert_eq!((o.method, o.rho_ratio), (Some(Method::Sam), Some(two)));
+    /// ```
+    pub fn for_optimizer(optimizer: &Optimizer) -> Options {
+        let parameter = |p| {
+            (optimizer.method.parameter() == Some(p))
+                .then(|| optimizer.parameter.clone())
+                .flatten()
+        };
+        Options {
+            method: Some(optimizer.method),
+            momentum: parameter(Parameter::Momentum),
+            rho_ratio: parameter(Parameter::RhoRatio),
+            ..Options::default()
+        }
+    }
+}
+
 impl Default for Options {
     /// Order 2 and the file's initial point, as the command line does.
     fn default() -> Options {
@@ -85,6 +118,9 @@ impl Default for Options {
             limits: expr::Limits::default(),
             max_nodes: MAX_NODES,
             weight_decay: None,
+            method: None,
+            momentum: None,
+            rho_ratio: None,
             analyze: true,
             progress: None,
         }
@@ -96,12 +132,19 @@ impl Default for Options {
 pub struct Derivation {
     /// The lowered loss; its graph also holds every derived expression below.
     pub model: Model,
+    /// The optimizer the counter terms describe, with its parameter's value.
+    pub optimizer: Optimizer,
+    /// c in the leading term F_0 = −c ∇f: 1 for GD, 1/(1 − β) for the momentum methods.
+    pub leading: BigRational,
     /// ∂f/∂θ_i for each parameter (with weight decay, of the loss including (λ/2)‖θ‖²).
     pub gradient: Vec<Id>,
     /// `xi[k-1][i]`: component `i` of the counter term ξ_k.
     pub xi: Vec<Vec<Id>>,
     /// Values at the requested point, or at the file's initial point when it is complete.
     pub evaluation: Option<numeric::Evaluation>,
+    /// For an optimizer other than GD, at the evaluation point: how far its series in η
+    /// reaches (DESIGN.md §2.4), from the Hessian there.
+    pub radius: Option<numeric::Radius>,
     /// Size of the shared straight-line program computing ξ_1..ξ_K (DESIGN.md §4.2).
     pub ops: usize,
     /// What equality saturation did to the loss, gradient and counter terms together (with
@@ -194,6 +237,22 @@ fn check_order(order: usize) -> Result<()> {
 /// ```
 pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
     check_order(options.order)?;
+    let optimizer = resolve_optimizer(options, &model.settings)?;
+    if !optimizer.is_gd() && options.order > series::METHOD_MAX_ORDER {
+        return Err(Error::new(
+            ErrorKind::Limit,
+            format!(
+                "order {} is past the limit for {} ({})",
+                options.order,
+                optimizer.method,
+                series::METHOD_MAX_ORDER
+            ),
+        )
+        .with_help(format!(
+            "derive at most --order {}",
+            series::METHOD_MAX_ORDER
+        )));
+    }
     let start = Instant::now();
     if let Some(l) = &options.weight_decay {
         if l.is_negative() {
@@ -218,14 +277,15 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
         }
     };
     let trees = if options.order == 0 {
-        GenericSeries {
-            forest: series::Forest::new(),
-            leading: num_traits::One::one(),
-            xi: Vec::new(),
-        }
-    } else {
+        let mut s = series::optimizer_series(&optimizer, 1).map_err(series_error)?;
+        s.xi.clear();
+        s
+    } else if optimizer.is_gd() {
         generic(options.order)?
+    } else {
+        series::optimizer_series(&optimizer, options.order).map_err(series_error)?
     };
+    let leading = trees.leading.clone();
     let xi = if options.order == 0 {
         Vec::new()
     } else {
@@ -277,6 +337,10 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
                 .map_err(|e| domain_error(&model, &gradient, e))?,
         ),
     };
+    let radius = match (&evaluation, optimizer.is_gd()) {
+        (Some(ev), false) => numeric::Radius::at(&optimizer, &model.graph, &gradient, &ev.point),
+        _ => None,
+    };
     let analysis = options.analyze.then(|| {
         report("analysing");
         let center = match &evaluation {
@@ -291,15 +355,19 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
             gradient: &gradient,
             xi: &xi,
             series: trees,
+            method: optimizer.method,
             weight_decay: model.weight_decay.is_some(),
             center,
         })
     });
     Ok(Derivation {
         model,
+        optimizer,
+        leading,
         gradient,
         xi,
         evaluation,
+        radius,
         ops,
         simplification,
         analysis,
@@ -337,6 +405,14 @@ pub fn check(derivation: &Derivation, options: &numeric::CheckOptions) -> Result
             ),
         ));
     }
+    // A method's series diverges past its radius (DESIGN.md §2.4): an η past half of it is
+    // replaced by one well inside, and the report says so.
+    let requested = options.lr;
+    let lr = match &derivation.radius {
+        Some(r) if requested > 0.5 * r.max_lr => round_down(0.25 * r.max_lr),
+        _ => requested,
+    };
+    let options = &numeric::CheckOptions { lr, ..*options };
     let m = &derivation.model;
     // One counter term more than the derivation has predicts the top order's local error
     // (η^{K+2} ξ_{K+1}); without it (past the order limit, or past the node budget below) that
@@ -350,7 +426,7 @@ pub fn check(derivation: &Derivation, options: &numeric::CheckOptions) -> Result
                 order: order + 1,
                 analyze: false,
                 max_nodes: (8 * m.graph.len()).clamp(100_000, MAX_NODES),
-                ..Options::default()
+                ..Options::for_optimizer(&derivation.optimizer)
             };
             derive_model(m.clone(), &options).ok()
         })
@@ -366,7 +442,8 @@ pub fn check(derivation: &Derivation, options: &numeric::CheckOptions) -> Result
         }
         None => &m.graph,
     };
-    let eom = numeric::Eom::compile(graph, &derivation.gradient, &xi);
+    let eom = numeric::Eom::compile(graph, &derivation.gradient, &xi)
+        .with_leading(numeric::to_f64(&derivation.leading));
     let options = &numeric::CheckOptions {
         order: Some(order),
         ..*options
@@ -393,7 +470,20 @@ pub fn check(derivation: &Derivation, options: &numeric::CheckOptions) -> Result
             },
         })
         .collect();
-    Ok(numeric::check(&eom, &descent, &x0, options, &observables))
+    let stepper = numeric::Stepper::new(&derivation.optimizer);
+    let mut c = numeric::check_method(&eom, &descent, &stepper, &x0, options, &observables);
+    c.requested_lr = (lr != requested).then_some(requested);
+    Ok(c)
+}
+
+/// The largest 1, 2 or 5 × 10^k not above x (x > 0).
+fn round_down(x: f64) -> f64 {
+    let decade = 10f64.powf(x.log10().floor());
+    [5.0, 2.0, 1.0]
+        .into_iter()
+        .map(|m| m * decade)
+        .find(|&v| v <= x)
+        .unwrap_or(decade)
 }
 
 /// The loss-independent counter terms ξ_1..ξ_order as exact sums over trees.
@@ -410,6 +500,111 @@ pub fn generic(order: usize) -> Result<GenericSeries> {
             series::MAX_ORDER
         ))
     })
+}
+
+/// The loss-independent counter terms of any optimizer as exact sums over trees: symbolic in
+/// the method's parameter (β, r) unless its value is given, then exact numbers.
+///
+/// ```
+/// use eomderive::series::{Method, Optimizer};
+/// let hb = eomderive::generic_optimizer(&Optimizer::new(Method::HeavyBall, None), 2).unwrap();
+/// assert!(hb.parameter.is_none() && !hb.xi[0][0].1.is_constant()); // (1 + β)/(2(1 − β)³)
+/// let at = Optimizer::new(Method::HeavyBall, Some(num_rational::BigRational::new(1.into(), 2.into())));
+/// let hb = eomderive::generic_optimizer(&at, 2).unwrap();
+/// let zero = num_rational::BigRational::from_integer(0.into());
+/// assert_eq!(hb.xi[0][0].1.eval(&zero).unwrap().to_string(), "6"); // (3/2)/(2/8)
+/// ```
+pub fn generic_optimizer(optimizer: &Optimizer, order: usize) -> Result<MethodSeries> {
+    let method = optimizer.method;
+    match (&optimizer.parameter, method) {
+        (_, Method::Gd) => Ok(MethodSeries::from_numbers(method, None, generic(order)?)),
+        (Some(v), _) => {
+            if let Some(why) = method.parameter().and_then(|p| p.refuse(v)) {
+                return Err(Error::new(ErrorKind::Usage, why));
+            }
+            let s = series::optimizer_series(optimizer, order).map_err(series_error)?;
+            Ok(MethodSeries::from_numbers(method, Some(v.clone()), s))
+        }
+        (None, _) => series::method_series(method, order).map_err(|e| {
+            series_error(e).with_help(format!(
+                "choose --order between 1 and {} with a symbolic parameter, or give its value (--{} …) for up to {}",
+                series::SYMBOLIC_MAX_ORDER,
+                method.parameter().map_or("momentum", Parameter::flag),
+                series::METHOD_MAX_ORDER
+            ))
+        }),
+    }
+}
+
+fn series_error(e: series::SeriesError) -> Error {
+    let limit = match &e {
+        series::SeriesError::OrderTooLarge { limit, .. } => *limit,
+        series::SeriesError::ZeroOrder => series::METHOD_MAX_ORDER,
+    };
+    Error::new(ErrorKind::Limit, e.to_string())
+        .with_help(format!("choose --order between 1 and {limit}"))
+}
+
+/// The optimizer a derivation describes: the options' method and parameter, else the loss
+/// file's `optimizer`, `momentum` and `rho_ratio` lines, else GD; the parameter's default where
+/// neither gives it. A parameter that the method does not have, and a momentum outside
+/// [0, 1), are errors that name where they were given.
+///
+/// ```
+/// use eomderive::{resolve_optimizer, lang::Settings, series::Method, Options};
+/// let o = resolve_optimizer(&Options { method: Some(Method::Nesterov), ..Options::default() }, &Settings::default()).unwrap();
+/// assert_eq!(o.parameter.unwrap().to_string(), "9/10");
+/// let bad = Options { momentum: Some(num_rational::BigRational::new(1.into(), 2.into())), ..Options::default() };
+/// let e = resolve_optimizer(&bad, &Settings::default()).unwrap_err();
+/// assert!(e.message.contains("--momentum applies to heavy-ball and nesterov"), "{}", e.message);
+/// ```
+pub fn resolve_optimizer(options: &Options, settings: &Settings) -> Result<Optimizer> {
+    let (method, method_line) = match (options.method, &settings.optimizer) {
+        (Some(m), _) => (m, None),
+        (None, Some((m, line))) => (*m, Some(*line)),
+        (None, None) => (Method::Gd, None),
+    };
+    let chosen = match method_line {
+        Some(line) => format!("the file's optimizer (line {line}) is {method}"),
+        None if options.method.is_some() => format!("--optimizer is {method}"),
+        None => "the optimizer is gd (plain gradient descent)".into(),
+    };
+    let mut value = None;
+    for (p, flag, line) in [
+        (Parameter::Momentum, &options.momentum, &settings.momentum),
+        (Parameter::RhoRatio, &options.rho_ratio, &settings.rho_ratio),
+    ] {
+        let given = match (flag, line) {
+            (Some(v), _) => Some((v.clone(), format!("--{}", p.flag()))),
+            (None, Some((v, l))) => Some((
+                v.clone(),
+                format!("the `{}` line (line {l})", p.flag().replace('-', "_")),
+            )),
+            (None, None) => None,
+        };
+        let Some((v, whence)) = given else { continue };
+        if method.parameter() != Some(p) {
+            let (applies, help) = match p {
+                Parameter::Momentum => (
+                    "heavy-ball and nesterov",
+                    "choose --optimizer heavy-ball or nesterov, or drop the momentum",
+                ),
+                Parameter::RhoRatio => ("sam", "choose --optimizer sam, or drop the ratio"),
+            };
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!("{whence} applies to {applies} only, and {chosen}"),
+            )
+            .with_help(help));
+        }
+        if let Some(why) = p.refuse(&v) {
+            return Err(Error::new(ErrorKind::Usage, format!("{whence}: {why}"))
+                .with_help("β = 0 is plain GD; 0.9 and 0.99 are the usual choices"));
+        }
+        value = Some(v);
+    }
+    let value = value.or_else(|| method.parameter().map(Parameter::default_value));
+    Ok(Optimizer::new(method, value))
 }
 
 /// A domain error at a point, naming the subexpression that is undefined.

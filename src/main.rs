@@ -3,9 +3,12 @@
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use eomderive::lang::{Settings, Source};
 use eomderive::numeric::CheckOptions;
+use eomderive::series::{Method, Optimizer, Parameter};
 use eomderive::{
-    check, derive, generic, lang::Source, render, Error, ErrorKind, Options, Simplify,
+    check, derive, generic, generic_optimizer, render, resolve_optimizer, Error, ErrorKind,
+    Options, Simplify,
 };
 use num_rational::BigRational;
 
@@ -50,6 +53,17 @@ struct Cli {
     /// `weight_decay` line in the loss file).
     #[arg(long, value_name = "λ", value_parser = parse_decay, allow_negative_numbers = true)]
     weight_decay: Option<BigRational>,
+    /// The optimizer whose equation of motion is derived: gd, heavy-ball, nesterov,
+    /// extragradient or sam (overrides an `optimizer` line in the loss file).
+    #[arg(long, value_name = "NAME", value_parser = parse_method)]
+    optimizer: Option<Method>,
+    /// Momentum β of heavy-ball and Nesterov, in [0, 1) (0.9 or 9/10; default 9/10; with
+    /// --generic, β stays a symbol unless given).
+    #[arg(long, value_name = "β", value_parser = parse_momentum, allow_negative_numbers = true)]
+    momentum: Option<BigRational>,
+    /// SAM's ρ = r·η (default r = 1; with --generic, r stays a symbol unless given).
+    #[arg(long, value_name = "r", value_parser = parse_ratio, allow_negative_numbers = true)]
+    rho_ratio: Option<BigRational>,
     /// Draw the check as an SVG file (implies --check).
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<std::path::PathBuf>,
@@ -90,6 +104,55 @@ fn parse_decay(s: &str) -> Result<BigRational, String> {
     }
 }
 
+fn parse_method(s: &str) -> Result<Method, String> {
+    let name = s.trim().to_ascii_lowercase();
+    if let Some(m) = Method::from_name(&name) {
+        return Ok(m);
+    }
+    let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+    let close = Method::ALL
+        .iter()
+        .map(|m| m.name())
+        .find(|n| edit_distance(&name, n) <= 2 || (name.len() >= 3 && n.starts_with(&name)));
+    let hint = close.map_or(String::new(), |n| format!("; did you mean `{n}`?"));
+    Err(format!(
+        "unknown optimizer `{s}`: the optimizers are {}{hint}",
+        names.join(", ")
+    ))
+}
+
+/// Levenshtein distance, for did-you-mean hints.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+fn parse_momentum(s: &str) -> Result<BigRational, String> {
+    let v = eomderive::lang::parse_exact(s.trim())
+        .ok_or_else(|| format!("`{s}` is not a number; write the momentum as 0.9, 9/10 or 0.99"))?;
+    match Parameter::Momentum.refuse(&v) {
+        Some(why) => Err(why),
+        None => Ok(v),
+    }
+}
+
+fn parse_ratio(s: &str) -> Result<BigRational, String> {
+    eomderive::lang::parse_exact(s.trim())
+        .ok_or_else(|| format!("`{s}` is not a number; write SAM's ratio r = ρ/η as 1, 0.5 or 1/2"))
+}
+
 fn run(cli: Cli) -> eomderive::Result<String> {
     if cli.generic {
         if let Some(loss) = cli.loss {
@@ -101,11 +164,28 @@ fn run(cli: Cli) -> eomderive::Result<String> {
                 "the generic form is the same for every loss; drop the LOSS argument or --generic",
             ));
         }
-        let s = generic(cli.order)?;
+        let flags = Options {
+            method: cli.optimizer,
+            momentum: cli.momentum.clone(),
+            rho_ratio: cli.rho_ratio.clone(),
+            ..Options::default()
+        };
+        // Checks the combination; the parameter stays a symbol unless it was given.
+        let method = resolve_optimizer(&flags, &Settings::default())?.method;
+        if method == Method::Gd {
+            let s = generic(cli.order)?;
+            return Ok(match cli.format {
+                Format::Text => render::generic_text(&s),
+                Format::Latex => render::generic_latex(&s),
+                Format::Json => render::generic_json(&s),
+            });
+        }
+        let given = cli.momentum.or(cli.rho_ratio);
+        let s = generic_optimizer(&Optimizer::new(method, given), cli.order)?;
         return Ok(match cli.format {
-            Format::Text => render::generic_text(&s),
-            Format::Latex => render::generic_latex(&s),
-            Format::Json => render::generic_json(&s),
+            Format::Text => render::method_text(&s),
+            Format::Latex => render::method_latex(&s),
+            Format::Json => render::method_json(&s),
         });
     }
     let Some(loss) = cli.loss else {
@@ -121,6 +201,9 @@ fn run(cli: Cli) -> eomderive::Result<String> {
             SimplifyArg::Egg => Simplify::Egg,
         },
         weight_decay: cli.weight_decay,
+        method: cli.optimizer,
+        momentum: cli.momentum,
+        rho_ratio: cli.rho_ratio,
         progress: Some(progress),
         ..Options::default()
     };

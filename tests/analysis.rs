@@ -175,8 +175,14 @@ fn gd_step_laws_match_gd_iterates() {
             };
             for pair in gd.windows(2) {
                 let (now, next) = (pair[0].as_slice(), pair[1].as_slice());
-                let predicted =
-                    law_value(&inv.step, |e| eta.powi(e as i32), inv, &gradient, now, l);
+                let predicted = law_value(
+                    inv.step.as_ref().expect("GD has a step law"),
+                    |e| eta.powi(e as i32),
+                    inv,
+                    &gradient,
+                    now,
+                    l,
+                );
                 let actual = law_value(&quantity, |_| 1.0, inv, &gradient, next, l);
                 assert!(
                     (predicted - actual).abs() <= 1e-12 * (1.0 + actual.abs()),

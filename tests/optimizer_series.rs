@@ -3,7 +3,10 @@
 //! and every chain coefficient to ξ_8 against an independent route: on a quadratic the chain
 //! trees sum to log r(ηλ)/η, with r the method's slow root, expanded here as a power series.
 
-use eomderive::series::{counter_terms, method_series, GenericSeries, Method, MethodSeries, RatFn};
+use eomderive::series::{
+    counter_terms, method_series, optimizer_series, GenericSeries, Method, MethodSeries, Optimizer,
+    RatFn,
+};
 use num_rational::BigRational;
 use num_traits::{One, Zero};
 
@@ -165,7 +168,7 @@ fn chains_sum_to_the_log_of_the_slow_root() {
         // Heavy-ball: r² − (1 + β − x) r + β; Nesterov: r² − (1 + β)(1 − x) r + β(1 − x).
         let hb = slow_root(
             &poly(&[-(&one + &beta), one.clone()]),
-            &poly(&[beta.clone()]),
+            &poly(std::slice::from_ref(&beta)),
         );
         let ne = slow_root(
             &poly(&[-(&one + &beta), &one + &beta]),
@@ -197,16 +200,30 @@ fn chains_match(m: Method, at: Option<&BigRational>, root: &Series) {
     let mut u = root.clone();
     u[0] -= BigRational::one();
     let log = log1p(&u);
-    let mut s = method_series(m, N - 1).unwrap().at(at);
+    let mut s = optimizer_series(&Optimizer::new(m, at.cloned()), N - 1).unwrap();
     assert_eq!(-s.leading.clone(), log[1], "{m} leading");
     let mut chain = s.forest.leaf();
-    for n in 2..=N {
+    for (n, want) in log.iter().enumerate().skip(2) {
         // Interned already: node() finds it.
         chain = s.forest.node(vec![chain]);
         let got = s.xi[n - 2]
             .iter()
             .find(|(t, _)| *t == chain)
             .map_or_else(BigRational::zero, |(_, c)| -c.clone());
-        assert_eq!(got, log[n], "{m} at {at:?}: chain of {n} nodes");
+        assert_eq!(&got, want, "{m} at {at:?}: chain of {n} nodes");
+    }
+}
+
+#[test]
+fn the_symbolic_and_the_numeric_solve_agree() {
+    for m in Method::ALL {
+        let symbolic = method_series(m, 5).unwrap();
+        for v in [q(0, 1), q(1, 2), q(9, 10), q(-1, 3)] {
+            let at = m.parameter().map(|_| v.clone());
+            let numeric = optimizer_series(&Optimizer::new(m, at.clone()), 5).unwrap();
+            let evaluated = symbolic.at(at.as_ref());
+            assert_eq!(table(&numeric), table(&evaluated), "{m} at {v}");
+            assert_eq!(numeric.leading, evaluated.leading);
+        }
     }
 }

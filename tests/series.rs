@@ -146,12 +146,13 @@ fn invalid_orders_are_rejected() {
         err,
         SeriesError::OrderTooLarge {
             requested: MAX_ORDER + 1,
-            limit: MAX_ORDER
+            limit: MAX_ORDER,
+            name: "MAX_ORDER"
         }
     );
     let msg = err.to_string();
     assert!(
-        msg.contains(&MAX_ORDER.to_string()) && msg.contains("limit"),
+        msg.contains(&MAX_ORDER.to_string()) && msg.contains("MAX_ORDER"),
         "{msg}"
     );
     assert!(counter_terms(0)

@@ -9,7 +9,7 @@
 use super::{zero_symbolically, Decided, Input, POINTS, SEED};
 use crate::expr::{Id, VarId};
 use crate::numeric::{sample, Program};
-use crate::series::{gd_step_law, invariance_law, Law, Probe};
+use crate::series::{gd_step_law, invariance_law, Law, Method, Probe};
 
 /// Which invariance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +37,10 @@ pub struct Invariance {
     /// d q/dt along the EoM to the derivation's order (q = ‖θ_A‖² or 1_A·θ); its η^0 part is
     /// gradient flow's.
     pub law: Law,
-    /// q after one GD step in terms of the iterate before it.
-    pub step: Law,
+    /// q after one GD step in terms of the iterate before it; `None` for another optimizer,
+    /// whose step has no closed law in q and the scalars at θ_n (it reads the velocity, or a
+    /// gradient at a second point).
+    pub step: Option<Law>,
 }
 
 impl Invariance {
@@ -177,7 +179,7 @@ pub(super) fn detect(input: &mut Input) -> Vec<Invariance> {
                 whole,
                 decided,
                 law: invariance_law(&mut input.series, probe, input.weight_decay),
-                step: gd_step_law(probe, input.weight_decay),
+                step: (input.method == Method::Gd).then(|| gd_step_law(probe, input.weight_decay)),
             })
         })
         .collect()

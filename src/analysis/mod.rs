@@ -13,7 +13,8 @@ pub use fields::{Asymmetry, Field, Potential};
 pub use invariance::{Invariance, Kind};
 
 use crate::expr::{affine_collapse, Diff, Graph, Id};
-use crate::series::{Forest, GenericSeries};
+use crate::series::{Forest, GenericSeries, Method};
+use num_rational::BigRational;
 
 /// How a fact was established.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,11 @@ pub enum Decided {
 /// The analyses of one derivation.
 #[derive(Debug, Clone)]
 pub struct Analysis {
+    /// The optimizer the counter terms describe.
+    pub method: Method,
+    /// c in the leading term F_0 = −c g (1 for GD): the modified loss is then
+    /// dθ/dt = −c ∇f̃ with f̃ = f + η Φ_1/c + ….
+    pub leading: BigRational,
     /// Trees the potentials refer to (see [`Potential::terms`]).
     pub forest: Forest,
     /// Per counter term ξ_1..ξ_K: whether it is a gradient field.
@@ -62,6 +68,8 @@ pub(crate) struct Input<'a> {
     pub gradient: &'a [Id],
     pub xi: &'a [Vec<Id>],
     pub series: GenericSeries,
+    /// The optimizer `series` belongs to.
+    pub method: Method,
     pub weight_decay: bool,
     /// Where to sample: the evaluation point, or the origin.
     pub center: Vec<f64>,
@@ -72,6 +80,8 @@ pub(crate) fn analyze(mut input: Input) -> Analysis {
     let fields = fields::decide(&mut input);
     let invariances = invariance::detect(&mut input);
     Analysis {
+        method: input.method,
+        leading: input.series.leading.clone(),
         forest: input.series.forest,
         fields,
         invariances,

@@ -175,6 +175,7 @@ pub fn lower(src: &Source) -> Result<Model> {
         initial: l.initial,
         names: l.names,
         weight_decay: None,
+        settings: Default::default(),
     };
     model.set_weight_decay(l.decay.map(|(v, _)| v));
     Ok(model)

@@ -34,6 +34,19 @@ pub struct Model {
     /// λ of weight decay, when `loss` includes (λ/2)‖θ‖² (a `weight_decay = λ` line, or
     /// [`Model::set_weight_decay`]).
     pub weight_decay: Option<BigRational>,
+    /// Optimizer settings written in the file; the command line's flags win over them.
+    pub settings: Settings,
+}
+
+/// `optimizer = …`, `momentum = …`, `rho_ratio = …` lines, each with the 1-based line it is on.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    /// `optimizer = heavy-ball`.
+    pub optimizer: Option<(crate::series::Method, usize)>,
+    /// `momentum = 0.9` (β).
+    pub momentum: Option<(BigRational, usize)>,
+    /// `rho_ratio = 1` (SAM's ρ = r η).
+    pub rho_ratio: Option<(BigRational, usize)>,
 }
 
 impl Model {

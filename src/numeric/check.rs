@@ -6,7 +6,7 @@
 
 use nalgebra::DVector;
 
-use super::{integrate, DomainError, Eom, OdeError, Tolerances, VectorField};
+use super::{integrate, DomainError, Eom, OdeError, Stepper, Tolerances, VectorField};
 
 /// What to run.
 #[derive(Debug, Clone, Copy)]
@@ -156,8 +156,15 @@ pub struct Tracked {
 /// The whole check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
+    /// The optimizer whose iterates were run (`gd`, `heavy-ball`, …).
+    pub optimizer: &'static str,
+    /// Its parameter (β, r), if it has one.
+    pub parameter: Option<f64>,
     /// The largest η.
     pub lr: f64,
+    /// The η asked for, when the check ran at a smaller one ([`Check::lr`]) because the asked
+    /// one was past the method's radius (see [`super::Radius`]).
+    pub requested_lr: Option<f64>,
     /// GD steps at that η.
     pub steps: usize,
     /// T = steps · lr.
@@ -175,6 +182,13 @@ pub struct Check {
     pub local: Vec<LocalRow>,
     /// The observables asked for, along GD and the EoM at the largest η.
     pub tracked: Vec<Tracked>,
+    /// For a method that reads past iterates (heavy-ball, Nesterov): the run was started on
+    /// the EoM's trajectory (θ_{−1} from its backward flow); these rows are the usual
+    /// zero-velocity start θ_{−1} = θ_0 instead, against the EoM of the top order, one per η
+    /// (an O(η) offset that no order removes). Empty for one-step methods.
+    pub cold_start: Vec<CheckRow>,
+    /// The fitted slope of [`Check::cold_start`] (about 1).
+    pub cold_slope: Option<f64>,
 }
 
 /// The EoM truncated after ξ_K integrated step by step: the states at times 0, η, …, nη.
@@ -245,6 +259,41 @@ pub fn check(
     options: &CheckOptions,
     observables: &[Observable],
 ) -> Check {
+    check_method(eom, descent, &Stepper::gd(), x0, options, observables)
+}
+
+/// [`check`] for any optimizer: its own iterates (`stepper`) against its EoM (`eom`, with
+/// its leading coefficient). A method that reads past iterates starts on the EoM's
+/// trajectory: θ_{−j} is the EoM of the highest order compiled integrated backwards for time
+/// jη, so that the run is on the slow manifold from the start; the zero-velocity start is run
+/// beside it ([`Check::cold_start`]).
+///
+/// ```
+/// use eomderive::numeric::{check_method, CheckOptions, Eom, Stepper, VectorField};
+/// use eomderive::series::{Method, Optimizer};
+/// use eomderive::{derive, lang::Source, Options};
+/// use nalgebra::DVector;
+/// use num_rational::BigRational;
+/// let half = BigRational::new(1.into(), 2.into());
+/// let hb = Options { method: Some(Method::HeavyBall), momentum: Some(half), order: 2, analyze: false, ..Options::default() };
+/// let d = derive(&Source::inline("param u = 1\nloss = u^4/4"), &hb).unwrap();
+/// let eom = Eom::compile(&d.model.graph, &d.gradient, &d.xi).with_leading(2.0); // 1/(1 − β)
+/// let descent = VectorField::compile(&d.model.graph, &[d.model.loss, d.gradient[0]]);
+/// let stepper = Stepper::new(&d.optimizer);
+/// // λ = 3u² = 3 and heavy-ball's radius is (1 − √β)² = 0.086: η well inside 0.029.
+/// let options = CheckOptions { lr: 0.004, steps: 20, ..Default::default() };
+/// let c = check_method(&eom, &descent, &stepper, &DVector::from_vec(vec![1.0]), &options, &[]);
+/// assert!((c.slopes[1].unwrap() - 2.0).abs() < 0.15);
+/// assert!((c.cold_slope.unwrap() - 1.0).abs() < 0.15); // θ_{−1} = θ_0 leaves an O(η) offset
+/// ```
+pub fn check_method(
+    eom: &Eom,
+    descent: &VectorField,
+    stepper: &Stepper,
+    x0: &DVector<f64>,
+    options: &CheckOptions,
+    observables: &[Observable],
+) -> Check {
     let horizon = options.lr * options.steps as f64;
     let tol = &options.tolerances;
     let top = options.order.map_or(eom.order(), |k| k.min(eom.order()));
@@ -253,7 +302,15 @@ pub fn check(
         .collect();
     let gd_runs: Vec<Descent> = lrs
         .iter()
-        .map(|&(eta, n)| descend(descent, x0, eta, n))
+        .map(|&(eta, n)| match warm_start(eom, stepper, x0, eta, tol) {
+            Ok(start) => descend(descent, stepper, &start, eta, n),
+            Err(why) => Descent {
+                iterates: vec![x0.clone()],
+                failure: Some(format!(
+                    "could not be started on the EoM's trajectory: {why}"
+                )),
+            },
+        })
         .collect();
     // At the largest η the EoM is integrated step by step, to follow it along the way.
     let (eta0, n0) = lrs[0];
@@ -273,7 +330,7 @@ pub fn check(
             };
             let run = &gd_runs[j];
             match &run.failure {
-                Some(why) => row.failure = Some(format!("GD {why}")),
+                Some(why) => row.failure = Some(format!("{} {why}", label(stepper))),
                 None => {
                     let gd = &run.iterates;
                     if j == 0 {
@@ -325,8 +382,46 @@ pub fn check(
         .iter()
         .map(|o| track(o, &gd_runs[0].iterates, &paths, n0))
         .collect();
+    let cold_start: Vec<CheckRow> = if stepper.history() > 1 {
+        lrs.iter()
+            .map(|&(eta, n)| {
+                let start = vec![x0.clone(); stepper.history()];
+                let run = descend(descent, stepper, &start, eta, n);
+                let mut row = CheckRow {
+                    order: top,
+                    lr: eta,
+                    steps: n,
+                    error: None,
+                    at_floor: false,
+                    failure: None,
+                };
+                match (&run.failure, flow(eom, top, eta, x0, horizon, tol)) {
+                    (Some(why), _) => row.failure = Some(format!("{} {why}", label(stepper))),
+                    (None, Err(f)) => row.failure = Some(f),
+                    (None, Ok(y)) => {
+                        let e = (&y - &run.iterates[n]).norm();
+                        row.at_floor = e <= floor(&run.iterates[n], n);
+                        row.error = Some(e);
+                    }
+                }
+                row
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let cold_slope = fit_slope(
+        &cold_start
+            .iter()
+            .filter(|r| !r.at_floor)
+            .filter_map(|r| r.error.filter(|e| *e > 0.0).map(|e| (r.lr.ln(), e.ln())))
+            .collect::<Vec<_>>(),
+    );
     Check {
+        optimizer: stepper.name,
+        parameter: stepper.parameter,
         lr: options.lr,
+        requested_lr: None,
         steps: options.steps,
         horizon,
         rows,
@@ -334,7 +429,34 @@ pub fn check(
         trajectories,
         local,
         tracked,
+        cold_start,
+        cold_slope,
     }
+}
+
+/// "GD", or the optimizer's name, for failure messages.
+fn label(stepper: &Stepper) -> String {
+    match stepper.name {
+        "gd" => "GD".into(),
+        name => name.into(),
+    }
+}
+
+/// [θ_0, θ_{−1}, …] on the trajectory of the EoM of the highest order compiled: θ_{−j} is its
+/// flow for time −jη. Just [θ_0] for a one-step method.
+fn warm_start(
+    eom: &Eom,
+    stepper: &Stepper,
+    x0: &DVector<f64>,
+    eta: f64,
+    tol: &Tolerances,
+) -> Result<Vec<DVector<f64>>, String> {
+    let mut start = vec![x0.clone()];
+    for _ in 1..stepper.history() {
+        let last = start.last().expect("θ_0 is there");
+        start.push(flow(eom, eom.order(), eta, last, -eta, tol)?);
+    }
+    Ok(start)
 }
 
 /// Predicted against measured local error at `steps` iterates of one GD run, every
@@ -467,7 +589,13 @@ pub fn gradient_descent(
     eta: f64,
     steps: usize,
 ) -> Result<Vec<DVector<f64>>, String> {
-    let run = descend(descent, x0, eta, steps);
+    let run = descend(
+        descent,
+        &Stepper::gd(),
+        std::slice::from_ref(x0),
+        eta,
+        steps,
+    );
     match run.failure {
         Some(why) => Err(why),
         None => Ok(run.iterates),
@@ -482,38 +610,15 @@ struct Descent {
     failure: Option<String>,
 }
 
-fn descend(descent: &VectorField, x0: &DVector<f64>, eta: f64, steps: usize) -> Descent {
-    let limit = 1e12 * (1.0 + x0.norm());
-    let n = x0.len();
-    let mut values = vec![0.0; n + 1];
-    let mut iterates = Vec::with_capacity(steps + 1);
-    iterates.push(x0.clone());
-    for step in 0..=steps {
-        let x = &iterates[step];
-        if let Err(e) = descent.eval_into(x.as_slice(), &mut values) {
-            // The last iterate kept is the last one whose loss is defined.
-            iterates.pop();
-            return Descent {
-                iterates,
-                failure: Some(format!("left the loss's domain at step {step}: {e}")),
-            };
-        }
-        if step == steps {
-            break;
-        }
-        let next = DVector::from_iterator(n, (0..n).map(|i| x[i] - eta * values[i + 1]));
-        if !next.iter().all(|v| v.is_finite()) || next.norm() > limit {
-            return Descent {
-                iterates,
-                failure: Some(format!("diverged at step {}", step + 1)),
-            };
-        }
-        iterates.push(next);
-    }
-    Descent {
-        iterates,
-        failure: None,
-    }
+fn descend(
+    descent: &VectorField,
+    stepper: &Stepper,
+    start: &[DVector<f64>],
+    eta: f64,
+    steps: usize,
+) -> Descent {
+    let (iterates, failure) = stepper.iterate(descent, start, eta, steps);
+    Descent { iterates, failure }
 }
 
 /// Errors below this are rounding: about N steps of relative error ε on ‖θ‖, with margin.

@@ -120,6 +120,8 @@ pub struct Eom {
     field: VectorField,
     n: usize,
     order: usize,
+    /// c in F_0 = −c g.
+    leading: f64,
     values: RefCell<Vec<f64>>,
 }
 
@@ -132,8 +134,15 @@ impl Eom {
             field: VectorField::compile(graph, &roots),
             n: gradient.len(),
             order: xi.len(),
+            leading: 1.0,
             values: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The same EoM with leading term −c g (c = 1/(1 − β) for the momentum methods; 1, the
+    /// default, for GD): dθ/dt = −(c g + η ξ_1 + … + η^K ξ_K).
+    pub fn with_leading(self, c: f64) -> Eom {
+        Eom { leading: c, ..self }
     }
 
     /// The highest counter term compiled.
@@ -168,12 +177,13 @@ impl Eom {
         values.resize(self.n * (self.order + 1), 0.0);
         self.field.eval_into(x.as_slice(), &mut values)?;
         let mut out = DVector::zeros(self.n);
-        let mut weight = 1.0;
+        let mut power = 1.0;
         for j in 0..=k {
+            let weight = if j == 0 { self.leading } else { power };
             for i in 0..self.n {
                 out[i] -= weight * values[j * self.n + i];
             }
-            weight *= eta;
+            power *= eta;
         }
         Ok(out)
     }

@@ -8,17 +8,19 @@ mod jit;
 mod ode;
 mod probe;
 mod program;
+mod stepper;
 mod taylor;
 
 pub use check::{
-    check, gradient_descent, local_error, Check, CheckOptions, CheckRow, LocalRow, Observable,
-    ObservableKind, Tracked,
+    check, check_method, gradient_descent, local_error, Check, CheckOptions, CheckRow, LocalRow,
+    Observable, ObservableKind, Tracked,
 };
 pub use evaluate::{evaluate, Evaluation};
 pub use field::{Eom, VectorField};
 pub use ode::{integrate, Integration, OdeError, Tolerances};
 pub use probe::{jacobian, least_squares, rationalize, sample, sample_points};
 pub use program::{DomainError, Program};
+pub use stepper::{series_radius, Radius, Stepper};
 pub use taylor::{taylor_directional, tree_xi};
 
 use num_rational::BigRational;

@@ -12,7 +12,7 @@ use super::latex::latex_rational;
 use super::trees::superscript;
 use super::{signed_terms, significant, Style};
 use crate::analysis::{Analysis, Decided, Field, Invariance, Kind};
-use crate::series::{Forest, Law, Poly, Scalar, TreeId, Vector};
+use crate::series::{Forest, Law, Method, Poly, Scalar, TreeId, Vector};
 
 /// A value to six significant digits, trailing zeros dropped: `-9.09824`, `0.000450141`.
 fn number(x: f64) -> String {
@@ -248,15 +248,14 @@ fn quantity(style: Style, inv: &Invariance) -> String {
 }
 
 /// The GD step law, `‖w‖²_{n+1} = (1 - ηλ)² ‖w‖²_n + η² ‖g_w‖²_n`.
-fn step(style: Style, inv: &Invariance) -> String {
+fn step(style: Style, inv: &Invariance, law: &crate::series::Law) -> String {
     // The value at iterate n: `‖w‖²_n`, `{\lVert w\rVert^{2}}_{n}`.
     let at = |t: String, n: &str| match style {
         Style::Text if n.len() == 1 => format!("{t}_{n}"),
         Style::Text => format!("{t}_{{{n}}}"),
         Style::Latex => format!("{{{t}}}_{{{n}}}"),
     };
-    let rhs: Vec<String> = inv
-        .step
+    let rhs: Vec<String> = law
         .terms
         .iter()
         .map(|(s, p)| {
@@ -356,7 +355,12 @@ fn is_log_series(inv: &Invariance, order: u32) -> bool {
 }
 
 /// The law lines of one invariance, text or LaTeX: (label, formula).
-fn law_lines(style: Style, inv: &Invariance, order: u32) -> Vec<(&'static str, String)> {
+fn law_lines(
+    style: Style,
+    inv: &Invariance,
+    order: u32,
+    method: Method,
+) -> Vec<(&'static str, String)> {
     let q = quantity(style, inv);
     let d = |rhs: String| match style {
         Style::Text if inv.kind == Kind::Translation => format!("d({q})/dt = {rhs}"),
@@ -387,7 +391,20 @@ fn law_lines(style: Style, inv: &Invariance, order: u32) -> Vec<(&'static str, S
         };
     }
     lines.push(("EoM", eom));
-    lines.push(("GD", step(style, inv)));
+    match &inv.step {
+        Some(law) => lines.push(("GD", step(style, inv, law))),
+        None => {
+            let why = match method.history() {
+                1 => "no closed one-step law (the step takes the gradient at a second point)",
+                _ => "no closed one-step law (the step reads the velocity θ_n - θ_{n-1})",
+            };
+            let why = match style {
+                Style::Text => format!("{why}; --check tracks it along the real iterates"),
+                Style::Latex => format!(r"\text{{{}}}", why.replace('_', r"\_")),
+            };
+            lines.push((method.name(), why));
+        }
+    }
     lines
 }
 
@@ -445,10 +462,27 @@ fn modified_loss(style: Style, a: &Analysis) -> Option<String> {
         if p.terms.is_empty() {
             continue;
         }
+        // dθ/dt = −c ∇f − Σ η^k ∇Φ_k = −c ∇(f + Σ η^k Φ_k / c).
+        let terms: Vec<(TreeId, BigRational)> =
+            p.terms.iter().map(|(t, x)| (*t, x / &a.leading)).collect();
         let e = power(style, eta(style), f.k as u32);
-        let _ = write!(s, " + {e} ({})", potential(style, &a.forest, &p.terms));
+        let _ = write!(s, " + {e} ({})", potential(style, &a.forest, &terms));
     }
     Some(s)
+}
+
+/// `-∇f̃` of the modified loss's flow, with the leading coefficient of a momentum method
+/// (`-10 ∇f̃`).
+fn minus_gradient(style: Style, a: &Analysis) -> String {
+    let c = if a.leading.is_one() {
+        String::new()
+    } else {
+        format!("{} ", rational(style, &a.leading))
+    };
+    match style {
+        Style::Text => format!("-{c}∇f̃"),
+        Style::Latex => format!(r"-{c}\nabla\tilde f"),
+    }
 }
 
 fn field_line(style: Style, a: &Analysis, f: &Field, params: &[String]) -> String {
@@ -527,7 +561,8 @@ pub(crate) fn text(
             let j = a.modified_loss_order();
             let _ = writeln!(
                 out,
-                "  modified loss: dθ/dt = -∇f̃ + O({}) with f̃ = {m}",
+                "  modified loss: dθ/dt = {} + O({}) with f̃ = {m}",
+                minus_gradient(Style::Text, a),
                 power(Style::Text, "η", j as u32 + 1)
             );
         }
@@ -558,7 +593,7 @@ pub(crate) fn text(
                 "    with weight decay λ = {l} (g is the gradient without it)"
             );
         }
-        for (label, line) in law_lines(Style::Text, inv, order as u32) {
+        for (label, line) in law_lines(Style::Text, inv, order as u32, a.method) {
             let _ = writeln!(out, "    {label:<13} {line}");
         }
     }
@@ -569,7 +604,8 @@ pub(crate) fn latex_rows(a: &Analysis, order: usize) -> Vec<String> {
     let mut rows = Vec::new();
     if let Some(m) = modified_loss(Style::Latex, a) {
         rows.push(format!(
-            r"&\text{{modified loss (the EoM is }}-\nabla\tilde f + O({})\text{{)}}",
+            r"&\text{{modified loss (the EoM is }}{} + O({})\text{{)}}",
+            minus_gradient(Style::Latex, a),
             power(Style::Latex, r"\eta", a.modified_loss_order() as u32 + 1)
         ));
         rows.push(format!(r"\tilde f &= {m}"));
@@ -583,7 +619,7 @@ pub(crate) fn latex_rows(a: &Analysis, order: usize) -> Vec<String> {
             r"&\text{{{kind} invariance of }} {}",
             latex_group(&inv.name)
         ));
-        for (label, line) in law_lines(Style::Latex, inv, order as u32) {
+        for (label, line) in law_lines(Style::Latex, inv, order as u32, a.method) {
             rows.push(format!(r"&\text{{{label}: }} {line}"));
         }
     }
@@ -638,8 +674,8 @@ pub(crate) fn json(a: &Analysis, params: &[String], order: usize) -> (Value, Val
         .invariances
         .iter()
         .map(|inv| {
-            let lines = law_lines(Style::Text, inv, order as u32);
-            let latex = law_lines(Style::Latex, inv, order as u32);
+            let lines = law_lines(Style::Text, inv, order as u32, a.method);
+            let latex = law_lines(Style::Latex, inv, order as u32, a.method);
             json!({
                 "kind": match inv.kind { Kind::Scale => "scale", Kind::Translation => "translation" },
                 "name": inv.name,

@@ -3,10 +3,11 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::coefficient::{self, Syntax};
 use super::text::roots;
 use super::{trees, Printer, Style};
 use crate::numeric::ObservableKind;
-use crate::series::GenericSeries;
+use crate::series::{GenericSeries, Method, MethodSeries, Optimizer};
 use crate::Derivation;
 
 #[derive(Serialize)]
@@ -49,6 +50,10 @@ struct Simplification {
 
 #[derive(Serialize)]
 struct Output {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    optimizer: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    leading: Option<Leading>,
     params: Vec<String>,
     order: usize,
     loss: String,
@@ -57,6 +62,10 @@ struct Output {
     bindings: Vec<Binding>,
     #[serde(skip_serializing_if = "Option::is_none")]
     evaluation: Option<Evaluation>,
+    /// For an optimizer other than GD: its radius in ηλ, λ_max at the point and the η past
+    /// which the series diverges there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    radius: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     weight_decay: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -73,6 +82,9 @@ struct Output {
 #[derive(Serialize)]
 struct CheckJson {
     lr: f64,
+    /// The η asked for, when it was past the method's radius and the check ran at `lr`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requested_lr: Option<f64>,
     steps: usize,
     horizon: f64,
     rows: Vec<CheckRowJson>,
@@ -81,6 +93,23 @@ struct CheckJson {
     local: Vec<LocalRowJson>,
     /// Quantities followed along GD and the EoM at the largest η.
     tracked: Vec<TrackedJson>,
+    /// A two-step method from θ_{−1} = θ_0 against the top order's EoM (the check itself starts
+    /// on the EoM's trajectory).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cold_start: Vec<CheckRowJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cold_slope: Option<f64>,
+}
+
+fn row_json(r: &crate::numeric::CheckRow) -> CheckRowJson {
+    CheckRowJson {
+        order: r.order,
+        lr: r.lr,
+        steps: r.steps,
+        error: r.error,
+        at_floor: r.at_floor,
+        failure: r.failure.clone(),
+    }
 }
 
 #[derive(Serialize)]
@@ -148,7 +177,17 @@ pub fn json(d: &Derivation) -> String {
         Some((f, ml, i)) => (Some(f), Some(ml), Some(i)),
         None => (None, None, None),
     };
+    let gd = d.optimizer.is_gd();
     let out = Output {
+        optimizer: (!gd).then(|| optimizer_json(&d.optimizer, Syntax::Sympy)),
+        leading: (!gd).then(|| {
+            let c = -d.leading.clone();
+            Leading {
+                coefficient: c.to_string(),
+                text: format!("{c} ∇f"),
+                latex: format!(r"{} \nabla f", super::latex::latex_rational(&c)),
+            }
+        }),
         weight_decay: m.weight_decay.as_ref().map(|l| l.to_string()),
         gradient_fields,
         modified_loss,
@@ -172,6 +211,9 @@ pub fn json(d: &Derivation) -> String {
             .zip(latex_bindings)
             .map(|((name, expr), (_, latex))| Binding { name, expr, latex })
             .collect(),
+        radius: d.radius.map(|r| {
+            serde_json::json!({"radius": r.radius, "lambda_max": r.lambda_max, "max_lr": r.max_lr})
+        }),
         evaluation: d.evaluation.as_ref().map(|ev| Evaluation {
             at: m
                 .params
@@ -185,20 +227,10 @@ pub fn json(d: &Derivation) -> String {
         }),
         check: d.check.as_ref().map(|c| CheckJson {
             lr: c.lr,
+            requested_lr: c.requested_lr,
             steps: c.steps,
             horizon: c.horizon,
-            rows: c
-                .rows
-                .iter()
-                .map(|r| CheckRowJson {
-                    order: r.order,
-                    lr: r.lr,
-                    steps: r.steps,
-                    error: r.error,
-                    at_floor: r.at_floor,
-                    failure: r.failure.clone(),
-                })
-                .collect(),
+            rows: c.rows.iter().map(row_json).collect(),
             slopes: c.slopes.clone(),
             local: c
                 .local
@@ -240,6 +272,8 @@ pub fn json(d: &Derivation) -> String {
                     max_deviation: t.max_deviation.clone(),
                 })
                 .collect(),
+            cold_start: c.cold_start.iter().map(row_json).collect(),
+            cold_slope: c.cold_slope,
         }),
         stats: Stats {
             ops: d.ops,
@@ -277,8 +311,20 @@ struct GenericOrder {
 
 #[derive(Serialize)]
 struct GenericOutput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    optimizer: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    leading: Option<Leading>,
     order: usize,
     generic: Vec<GenericOrder>,
+}
+
+/// F_0 = coefficient · g (DESIGN.md §2.4), for an optimizer other than GD.
+#[derive(Serialize)]
+struct Leading {
+    coefficient: String,
+    text: String,
+    latex: String,
 }
 
 /// The loss-independent counter terms as JSON: per ξ_k, each tree's exact coefficient, its
@@ -291,7 +337,40 @@ struct GenericOutput {
 /// assert_eq!(v["generic"][0]["terms"][0]["tree"], "[•]");
 /// ```
 pub fn generic_json(series: &GenericSeries) -> String {
+    method_json(&MethodSeries::from_numbers(
+        Method::Gd,
+        None,
+        series.clone(),
+    ))
+}
+
+/// The loss-independent counter terms of any optimizer as JSON: [`generic_json`]'s fields,
+/// and for a method other than GD `optimizer` (its name and parameter, `beta` or `r` when
+/// symbolic) and `leading` (F_0 = coefficient · g); coefficients are SymPy expressions in
+/// `beta` or `r`.
+///
+/// ```
+/// use eomderive::series::{Method, Optimizer};
+/// let s = eomderive::generic_optimizer(&Optimizer::new(Method::HeavyBall, None), 1).unwrap();
+/// let v: serde_json::Value = serde_json::from_str(&eomderive::render::method_json(&s)).unwrap();
+/// assert_eq!(v["optimizer"]["momentum"], "beta");
+/// assert_eq!(v["leading"]["coefficient"], "-1/(1 - beta)");
+/// assert_eq!(v["generic"][0]["terms"][0]["coefficient"], "(1 + beta)/(2*(1 - beta)^3)");
+/// ```
+pub fn method_json(series: &MethodSeries) -> String {
+    let m = series.method;
+    let gd = m == Method::Gd;
+    let optimizer = coefficient::optimizer_of(series);
     let out = GenericOutput {
+        optimizer: (!gd).then(|| optimizer_json(&optimizer, Syntax::Sympy)),
+        leading: (!gd).then(|| {
+            let minus = -series.leading.clone();
+            Leading {
+                coefficient: coefficient::whole(&minus, m, Syntax::Sympy),
+                text: format!("{} g", coefficient::whole(&minus, m, Syntax::Text)),
+                latex: format!(r"{} \nabla f", coefficient::whole(&minus, m, Syntax::Latex)),
+            }
+        }),
         order: series.xi.len(),
         generic: series
             .xi
@@ -302,7 +381,7 @@ pub fn generic_json(series: &GenericSeries) -> String {
                 terms: terms
                     .iter()
                     .map(|(t, c)| GenericTerm {
-                        coefficient: c.to_string(),
+                        coefficient: coefficient::whole(c, m, Syntax::Sympy),
                         tree: series.forest.bracket(*t),
                         text: trees::text(&series.forest, *t),
                         latex: trees::latex(&series.forest, *t),
@@ -312,6 +391,20 @@ pub fn generic_json(series: &GenericSeries) -> String {
             .collect(),
     };
     to_string(&out)
+}
+
+/// `{"name": "heavy-ball", "momentum": "9/10"}`; the symbol (`beta`, `r`) when symbolic.
+fn optimizer_json(optimizer: &Optimizer, syntax: Syntax) -> Value {
+    let mut o = Map::new();
+    o.insert("name".into(), Value::from(optimizer.method.name()));
+    if let Some(p) = optimizer.method.parameter() {
+        let value = match &optimizer.parameter {
+            Some(v) => v.to_string(),
+            None => coefficient::symbol(optimizer.method, syntax).to_string(),
+        };
+        o.insert(p.flag().replace('-', "_"), Value::from(value));
+    }
+    Value::Object(o)
 }
 
 fn to_string(v: &impl Serialize) -> String {

@@ -2,9 +2,10 @@
 
 use std::fmt::Write;
 
+use super::coefficient::{self, Syntax};
 use super::text::roots;
-use super::{signed_terms, trees, Printer, Style};
-use crate::series::GenericSeries;
+use super::{signed_parts, trees, Printer, Style};
+use crate::series::{GenericSeries, Method, MethodSeries};
 use crate::Derivation;
 
 /// A rational coefficient in LaTeX (`\frac{1}{12}`, `3`).
@@ -49,9 +50,18 @@ pub fn latex(d: &Derivation) -> String {
         lines.extend(super::analysis::latex_rows(a, d.xi.len()));
     }
     let mut s = String::new();
+    let optimizer = if d.optimizer.is_gd() {
+        String::new()
+    } else {
+        format!(
+            "; optimizer: {}",
+            coefficient::describe(&d.optimizer, Syntax::Text)
+        )
+    };
     let _ = writeln!(
         s,
-        "% dθ/dt = -∇f - η ξ_1 - η^2 ξ_2 - ... ; parameters: {}",
+        "% dθ/dt = {} ; parameters: {}{optimizer}",
+        super::eom_rhs(&d.leading),
         m.params.join(", ")
     );
     let _ = writeln!(s, r"\begin{{aligned}}");
@@ -67,22 +77,44 @@ pub fn latex(d: &Derivation) -> String {
 /// assert!(eomderive::render::generic_latex(&s).contains(r"\xi_{1} &= \frac{1}{2} \nabla^{2} f\,\nabla f"));
 /// ```
 pub fn generic_latex(series: &GenericSeries) -> String {
-    let rows: Vec<String> = series
-        .xi
-        .iter()
-        .enumerate()
-        .map(|(k, terms)| {
-            let terms: Vec<_> = terms
-                .iter()
-                .map(|(t, c)| (c.clone(), trees::latex(&series.forest, *t)))
-                .collect();
-            format!(
-                r"\xi_{{{}}} &= {}",
-                k + 1,
-                signed_terms(&terms, latex_rational)
-            )
-        })
-        .collect();
+    method_latex(&MethodSeries::from_numbers(
+        Method::Gd,
+        None,
+        series.clone(),
+    ))
+}
+
+/// The loss-independent counter terms of any optimizer in LaTeX: for a method other than GD
+/// a first row with the leading term F_0, then one row per ξ_k, coefficients in the
+/// parameter (`\frac{1 + \beta}{2(1 - \beta)^{3}}`).
+///
+/// ```
+/// use eomderive::series::{Method, Optimizer};
+/// let s = eomderive::generic_optimizer(&Optimizer::new(Method::HeavyBall, None), 1).unwrap();
+/// let tex = eomderive::render::method_latex(&s);
+/// assert!(tex.contains(r"F_{0} &= -\frac{1}{1 - \beta} \nabla f"), "{tex}");
+/// assert!(tex.contains(r"\xi_{1} &= \frac{1 + \beta}{2(1 - \beta)^{3}} \nabla^{2} f\,\nabla f"), "{tex}");
+/// ```
+pub fn method_latex(series: &MethodSeries) -> String {
+    let m = series.method;
+    let mut rows: Vec<String> = Vec::new();
+    if m != Method::Gd {
+        let (_, c) = coefficient::split(&series.leading, m, Syntax::Latex);
+        rows.push(format!(
+            r"F_{{0}} &= {}",
+            signed_parts(&[(true, c, r"\nabla f".into())])
+        ));
+    }
+    rows.extend(series.xi.iter().enumerate().map(|(k, terms)| {
+        let terms: Vec<_> = terms
+            .iter()
+            .map(|(t, c)| {
+                let (negative, magnitude) = coefficient::split(c, m, Syntax::Latex);
+                (negative, magnitude, trees::latex(&series.forest, *t))
+            })
+            .collect();
+        format!(r"\xi_{{{}}} &= {}", k + 1, signed_parts(&terms))
+    }));
     format!(
         "\\begin{{aligned}}\n{}\n\\end{{aligned}}\n",
         rows.join(" \\\\\n")

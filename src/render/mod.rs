@@ -5,6 +5,7 @@
 //! a whole [`Derivation`](crate::Derivation) or [`GenericSeries`](crate::series::GenericSeries).
 
 mod analysis;
+mod coefficient;
 mod json;
 mod latex;
 mod plot;
@@ -12,11 +13,11 @@ mod printer;
 mod text;
 pub mod trees;
 
-pub use json::{generic_json, json};
-pub use latex::{generic_latex, latex};
+pub use json::{generic_json, json, method_json};
+pub use latex::{generic_latex, latex, method_latex};
 pub use plot::plot_svg;
 pub use printer::{Printer, Style};
-pub use text::{generic_text, text};
+pub use text::{generic_text, method_text, text};
 
 use num_rational::BigRational;
 use num_traits::{One, Signed};
@@ -27,18 +28,29 @@ pub(crate) fn signed_terms(
     terms: &[(BigRational, String)],
     coef: impl Fn(&BigRational) -> String,
 ) -> String {
+    let parts: Vec<(bool, Option<String>, String)> = terms
+        .iter()
+        .map(|(c, x)| {
+            let a = c.abs();
+            (c.is_negative(), (!a.is_one()).then(|| coef(&a)), x.clone())
+        })
+        .collect();
+    signed_parts(&parts)
+}
+
+/// [`signed_terms`] for terms already split into (negative, magnitude unless 1, what it
+/// multiplies).
+pub(crate) fn signed_parts(terms: &[(bool, Option<String>, String)]) -> String {
     let mut out = String::new();
-    for (k, (c, x)) in terms.iter().enumerate() {
-        let negative = c.is_negative();
+    for (k, (negative, magnitude, x)) in terms.iter().enumerate() {
         match (k, negative) {
             (0, true) => out.push('-'),
             (0, false) => {}
             (_, true) => out.push_str(" - "),
             (_, false) => out.push_str(" + "),
         }
-        let a = c.abs();
-        if !a.is_one() {
-            out.push_str(&coef(&a));
+        if let Some(m) = magnitude {
+            out.push_str(m);
             out.push(' ');
         }
         out.push_str(x);
@@ -67,4 +79,24 @@ pub(crate) fn significant(v: f64, digits: usize) -> String {
 /// The display name of ξ_k's component for a parameter, in text.
 pub(crate) fn component_label(k: usize, param: &str) -> String {
     format!("ξ_{k}[{param}]")
+}
+
+/// How a run's optimizer is called in tables and plots: `GD`, or its name (`heavy-ball`).
+pub(crate) fn run_label(optimizer: &str) -> String {
+    match optimizer {
+        "gd" => "GD".into(),
+        name => name.into(),
+    }
+}
+
+/// The equation of motion's right-hand side as a header writes it:
+/// `-∇f - η ξ_1 - η^2 ξ_2 - ...`, with the leading coefficient of a momentum method
+/// (`-10 ∇f - …`).
+pub(crate) fn eom_rhs(leading: &BigRational) -> String {
+    let c = if leading.is_one() {
+        String::new()
+    } else {
+        format!("{leading} ")
+    };
+    format!("-{c}∇f - η ξ_1 - η^2 ξ_2 - ...")
 }

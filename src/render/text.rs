@@ -2,8 +2,9 @@
 
 use std::fmt::Write;
 
-use super::{component_label, signed_terms, significant, trees, Printer};
-use crate::series::GenericSeries;
+use super::coefficient::{self, Syntax};
+use super::{component_label, eom_rhs, run_label, signed_parts, significant, trees, Printer};
+use crate::series::{GenericSeries, Method, MethodSeries};
 use crate::Derivation;
 
 /// The roots every format prints, in order: the loss, the gradient, then ξ_1..ξ_K.
@@ -21,6 +22,13 @@ pub fn text(d: &Derivation) -> String {
     let p = Printer::new(&m.graph, &m.params, &m.names, &roots(d));
     let mut s = String::new();
     let _ = writeln!(s, "parameters: {}", m.params.join(", "));
+    if !d.optimizer.is_gd() {
+        let _ = writeln!(
+            s,
+            "optimizer: {}",
+            coefficient::describe(&d.optimizer, Syntax::Text)
+        );
+    }
     let _ = writeln!(s, "loss = {}", p.expr(m.loss));
     if let Some(l) = &m.weight_decay {
         let _ = writeln!(
@@ -35,7 +43,8 @@ pub fn text(d: &Derivation) -> String {
     if !d.xi.is_empty() {
         let _ = writeln!(
             s,
-            "counter terms (dθ/dt = -∇f - η ξ_1 - η^2 ξ_2 - ...), order {}:",
+            "counter terms (dθ/dt = {}), order {}:",
+            eom_rhs(&d.leading),
             d.xi.len()
         );
         for (k, xi) in d.xi.iter().enumerate() {
@@ -79,6 +88,17 @@ pub fn text(d: &Derivation) -> String {
             let _ = writeln!(s, "  ξ_{} = [{}]", k + 1, list(xi));
         }
     }
+    if let Some(r) = &d.radius {
+        let _ = writeln!(
+            s,
+            "  the series in η converges for η λ_max < {} = {} ({}); λ_max = {} here (the largest |eigenvalue| of H), so for η < {}",
+            coefficient::radius_formula(d.optimizer.method),
+            significant(r.radius, 3),
+            d.optimizer.method,
+            significant(r.lambda_max, 3),
+            significant(r.max_lr, 3)
+        );
+    }
     s
 }
 
@@ -92,29 +112,86 @@ pub fn text(d: &Derivation) -> String {
 /// );
 /// ```
 pub fn generic_text(series: &GenericSeries) -> String {
+    method_text(&MethodSeries::from_numbers(
+        Method::Gd,
+        None,
+        series.clone(),
+    ))
+}
+
+/// The loss-independent counter terms of any optimizer, one line per ξ_k, after a line that
+/// names the optimizer and gives the leading term (for GD, just [`generic_text`]'s lines).
+///
+/// ```
+/// use eomderive::series::{Method, Optimizer};
+/// let s = eomderive::generic_optimizer(&Optimizer::new(Method::HeavyBall, None), 1).unwrap();
+/// assert_eq!(
+///     eomderive::render::method_text(&s),
+///     "optimizer: heavy-ball (momentum β), dθ/dt = -1/(1 - β) g - η ξ_1 - η^2 ξ_2 - ...\n\
+///      ξ_1 = (1 + β)/(2(1 - β)³) H g\n"
+/// );
+/// ```
+pub fn method_text(series: &MethodSeries) -> String {
+    let m = series.method;
     let mut s = String::new();
+    if m != Method::Gd {
+        let (_, c) = coefficient::split(&series.leading, m, Syntax::Text);
+        let optimizer = coefficient::describe(&coefficient::optimizer_of(series), Syntax::Text);
+        let _ = writeln!(
+            s,
+            "optimizer: {optimizer}, dθ/dt = {} - η ξ_1 - η^2 ξ_2 - ...",
+            signed_parts(&[(true, c, "g".into())])
+        );
+    }
     for (k, terms) in series.xi.iter().enumerate() {
         let terms: Vec<_> = terms
             .iter()
-            .map(|(t, c)| (c.clone(), trees::text(&series.forest, *t)))
+            .map(|(t, c)| {
+                let (negative, magnitude) = coefficient::split(c, m, Syntax::Text);
+                (negative, magnitude, trees::text(&series.forest, *t))
+            })
             .collect();
-        let _ = writeln!(
-            s,
-            "ξ_{} = {}",
-            k + 1,
-            signed_terms(&terms, |c| c.to_string())
-        );
+        let _ = writeln!(s, "ξ_{} = {}", k + 1, signed_parts(&terms));
     }
     s
 }
 
 /// The check as a table: one row per order K, one column per learning rate, then the slope.
 fn check_table(s: &mut String, c: &crate::numeric::Check) {
-    let _ = writeln!(
-        s,
-        "check against gradient descent: ‖θ_EoM(T) - θ_GD‖ at T = {} ({} steps of η = {})",
-        c.horizon, c.steps, c.lr
-    );
+    let run = run_label(c.optimizer);
+    if c.optimizer == "gd" {
+        let _ = writeln!(
+            s,
+            "check against gradient descent: ‖θ_EoM(T) - θ_GD‖ at T = {} ({} steps of η = {})",
+            c.horizon, c.steps, c.lr
+        );
+    } else {
+        let with = c.parameter.map_or(String::new(), |v| match c.optimizer {
+            "sam" => format!(" (r = {v})"),
+            _ => format!(" (β = {v})"),
+        });
+        let _ = writeln!(
+            s,
+            "check against {run}{with} iterates: ‖θ_EoM(T) - θ_{run}‖ at T = {} ({} steps of η = {})",
+            c.horizon, c.steps, c.lr
+        );
+        if !c.cold_start.is_empty() {
+            let _ = writeln!(
+                s,
+                "  started on the EoM's trajectory: θ_{{-1}} is the EoM integrated back over one step\n  \
+                 (from θ_{{-1}} = θ_0 the transient and its offset hide every order beyond the first: \
+                 see the row `cold`)"
+            );
+        }
+    }
+    if let Some(asked) = c.requested_lr {
+        let _ = writeln!(
+            s,
+            "  η = {asked} is past (or near) {run}'s radius of convergence here (see the last lines): \
+             the check runs at η = {} instead",
+            c.lr
+        );
+    }
     let lrs: Vec<f64> = c
         .rows
         .iter()
@@ -150,9 +227,46 @@ fn check_table(s: &mut String, c: &crate::numeric::Check) {
     for n in notes {
         let _ = writeln!(s, "  {n}");
     }
+    cold_table(s, c);
     local_table(s, c);
     for t in &c.tracked {
         tracked_table(s, c, t);
+    }
+}
+
+/// A two-step method from the zero-velocity start θ_{−1} = θ_0, against the EoM of the top
+/// order: the offset that start leaves.
+fn cold_table(s: &mut String, c: &crate::numeric::Check) {
+    let Some(first) = c.cold_start.first() else {
+        return;
+    };
+    let mut line = "  cold".to_string();
+    let cells: Vec<String> = c
+        .cold_start
+        .iter()
+        .map(|r| match (r.error, &r.failure) {
+            (Some(e), _) => format!("{e:.2e}"),
+            (None, Some(_)) => "failed".into(),
+            (None, None) => "-".into(),
+        })
+        .collect();
+    let _ = writeln!(
+        s,
+        "  from the zero-velocity start θ_{{-1}} = θ_0 instead, against K = {}:",
+        first.order
+    );
+    for cell in cells {
+        line.push_str(&format!(" {cell:>12}"));
+    }
+    let slope = c.cold_slope.map_or("-".into(), |v| format!("{v:.2}"));
+    let _ = writeln!(
+        s,
+        "{line}  {slope} (an O(η) offset: what the usual start costs at every order)"
+    );
+    for r in &c.cold_start {
+        if let Some(f) = &r.failure {
+            let _ = writeln!(s, "  zero-velocity start, η = {}: {f}", r.lr);
+        }
     }
 }
 
@@ -171,8 +285,9 @@ fn local_table(s: &mut String, c: &crate::numeric::Check) {
     }
     let _ = writeln!(
         s,
-        "local error of one step, predicted η^{{K+2}}‖ξ_{{K+1}}‖ against measured, along GD \
+        "local error of one step, predicted η^{{K+2}}‖ξ_{{K+1}}‖ against measured, along {} \
          (means over t = 0, η_0, …, {}η_0; η_0 = {}):",
+        run_label(c.optimizer),
         c.steps.saturating_sub(1),
         c.lr
     );
@@ -204,7 +319,8 @@ fn local_table(s: &mut String, c: &crate::numeric::Check) {
     }
     let _ = writeln!(
         s,
-        "  discrepancy: the largest ‖measured − predicted‖ / ‖measured‖ along GD, expected O(η)"
+        "  discrepancy: the largest ‖measured − predicted‖ / ‖measured‖ along {}, expected O(η)",
+        run_label(c.optimizer)
     );
     if c.local.iter().any(|r| r.at_floor) {
         let _ = writeln!(
@@ -229,10 +345,11 @@ fn tracked_table(s: &mut String, c: &crate::numeric::Check, t: &crate::numeric::
     };
     let _ = writeln!(
         s,
-        "{} ({kind} of {} parameters) along the run at η = {}, by GD step:",
+        "{} ({kind} of {} parameters) along the run at η = {}, by {} step:",
         t.label,
         t.indices.len(),
-        c.lr
+        c.lr,
+        run_label(c.optimizer)
     );
     let n = t.gd.len().saturating_sub(1);
     let mut steps: Vec<usize> = (0..=4).map(|q| q * n / 4).collect();
@@ -261,7 +378,7 @@ fn tracked_table(s: &mut String, c: &crate::numeric::Check, t: &crate::numeric::
         }
         let _ = writeln!(s, "{l}");
     };
-    line("GD".into(), &t.gd);
+    line(run_label(c.optimizer), &t.gd);
     for (k, values) in t.eom.iter().enumerate() {
         line(name(k), values);
     }

@@ -58,6 +58,8 @@ pub enum SeriesError {
         requested: usize,
         /// The largest order of this route ([`MAX_ORDER`] for GD).
         limit: usize,
+        /// The limit's name (`MAX_ORDER`).
+        name: &'static str,
     },
 }
 
@@ -68,9 +70,13 @@ impl fmt::Display for SeriesError {
                 f,
                 "order 0 is invalid: counter terms start at xi_1 (order must be 1..={MAX_ORDER})"
             ),
-            SeriesError::OrderTooLarge { requested, limit } => write!(
+            SeriesError::OrderTooLarge {
+                requested,
+                limit,
+                name,
+            } => write!(
                 f,
-                "order {requested} exceeds the limit of {limit} (order must be 1..={limit})"
+                "order {requested} exceeds the limit {name} = {limit} (order must be 1..={limit})"
             ),
         }
     }
@@ -113,6 +119,7 @@ pub fn counter_terms(order: usize) -> Result<GenericSeries, SeriesError> {
         return Err(SeriesError::OrderTooLarge {
             requested: order,
             limit: MAX_ORDER,
+            name: "MAX_ORDER",
         });
     }
     let max_nodes = order + 1;

@@ -122,7 +122,7 @@ pub fn invariance_law(series: &mut GenericSeries, probe: Probe, weight_decay: bo
         Probe::Translation => (-1).into(),
     });
     let leaf = series.forest.leaf();
-    let mut orders: Vec<Vec<(TreeId, BigRational)>> = vec![vec![(leaf, BigRational::one())]];
+    let mut orders: Vec<Vec<(TreeId, BigRational)>> = vec![vec![(leaf, series.leading.clone())]];
     orders.extend(series.xi.iter().cloned());
     for (k, terms) in orders.iter().enumerate() {
         for (tree, c) in terms {

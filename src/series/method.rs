@@ -328,6 +328,9 @@ impl Scheme<RatFn> {
 pub struct MethodSeries {
     /// The method.
     pub method: Method,
+    /// The parameter's value the coefficients were evaluated at (then they are constants);
+    /// `None`: symbolic in the parameter, or a method without one.
+    pub parameter: Option<BigRational>,
     /// Arena holding every tree in `xi`.
     pub forest: Forest,
     /// c with F_0 = −c g (1/(1 − β) for the momentum methods).
@@ -338,6 +341,31 @@ pub struct MethodSeries {
 }
 
 impl MethodSeries {
+    /// Numeric coefficients (at `parameter`) in the symbolic form's type, so that one
+    /// renderer prints both.
+    pub fn from_numbers(
+        method: Method,
+        parameter: Option<BigRational>,
+        series: GenericSeries,
+    ) -> MethodSeries {
+        MethodSeries {
+            method,
+            parameter,
+            forest: series.forest,
+            leading: RatFn::constant(series.leading),
+            xi: series
+                .xi
+                .into_iter()
+                .map(|terms| {
+                    terms
+                        .into_iter()
+                        .map(|(t, c)| (t, RatFn::constant(c)))
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
     /// The coefficients at the parameter's value (`None`: the method has no parameter, or
     /// s = 0), zeros dropped. Errors at β = 1, where the series has a pole.
     pub fn at(&self, value: Option<&BigRational>) -> GenericSeries {
@@ -438,7 +466,7 @@ type IPoly<C> = Vec<C>;
 /// assert_eq!(s.xi[0][0].1.normalized(), xi1);
 /// ```
 pub fn method_series(method: Method, order: usize) -> Result<MethodSeries, SeriesError> {
-    check_order(order, SYMBOLIC_MAX_ORDER)?;
+    check_order(order, SYMBOLIC_MAX_ORDER, "SYMBOLIC_MAX_ORDER")?;
     let scheme = method.scheme();
     let (c, k) = scheme
         .drift()
@@ -450,6 +478,7 @@ pub fn method_series(method: Method, order: usize) -> Result<MethodSeries, Serie
     let clean = |x: RatFn| x.normalized();
     Ok(MethodSeries {
         method,
+        parameter: None,
         forest,
         leading: clean(leading),
         xi: xi
@@ -473,7 +502,7 @@ pub fn method_series(method: Method, order: usize) -> Result<MethodSeries, Serie
 /// assert_eq!(numeric.leading, BigRational::from_integer(10.into())); // 1/(1 − β)
 /// ```
 pub fn optimizer_series(optimizer: &Optimizer, order: usize) -> Result<GenericSeries, SeriesError> {
-    check_order(order, METHOD_MAX_ORDER)?;
+    check_order(order, METHOD_MAX_ORDER, "METHOD_MAX_ORDER")?;
     let scheme = optimizer.scheme();
     let drift = scheme
         .keep
@@ -492,7 +521,7 @@ pub fn optimizer_series(optimizer: &Optimizer, order: usize) -> Result<GenericSe
     })
 }
 
-fn check_order(order: usize, limit: usize) -> Result<(), SeriesError> {
+fn check_order(order: usize, limit: usize, name: &'static str) -> Result<(), SeriesError> {
     if order == 0 {
         return Err(SeriesError::ZeroOrder);
     }
@@ -500,6 +529,7 @@ fn check_order(order: usize, limit: usize) -> Result<(), SeriesError> {
         return Err(SeriesError::OrderTooLarge {
             requested: order,
             limit,
+            name,
         });
     }
     Ok(())
@@ -600,22 +630,6 @@ struct Operator<'a, C> {
 }
 
 impl<C: Coefficient> Operator<'_, C> {
-    fn moment(&mut self, m: usize) -> C {
-        while self.moments.len() < m {
-            let k = self.moments.len() as u32 + 1;
-            let sum = self
-                .keep
-                .iter()
-                .enumerate()
-                .fold(zero::<C>(), |acc, (j, c)| {
-                    acc.plus(&c.scale(&BigRational::from_integer((-(j as i64)).pow(k).into())))
-                });
-            self.moments
-                .push(one::<C>().plus(&sum.scale(&-BigRational::one())));
-        }
-        self.moments[m - 1].clone()
-    }
-
     /// The polynomial P with P(0) = 0 and L P = rhs.
     ///
     /// L i^d = Σ_{m<d} C(d, m) M_{d−m} i^m, so the coefficient of i^m in L P is
@@ -625,10 +639,13 @@ impl<C: Coefficient> Operator<'_, C> {
         let mut p: IPoly<C> = vec![zero::<C>(); degree + 1];
         for m in (0..degree).rev() {
             let mut r = rhs[m].clone();
-            for d in m + 2..=degree {
-                if !p[d].vanishes() {
+            for (d, pd) in p.iter().enumerate().skip(m + 2) {
+                if !pd.vanishes() {
                     let weight = -BigRational::from_integer(binomial(d, m).into());
-                    r = r.plus(&p[d].times(&self.moment(d - m)).scale(&weight));
+                    r = r.plus(
+                        &pd.times(&moment(&mut self.moments, &self.keep, d - m))
+                            .scale(&weight),
+                    );
                 }
             }
             let scale = BigRational::new(1.into(), (m as i64 + 1).into());
@@ -636,6 +653,18 @@ impl<C: Coefficient> Operator<'_, C> {
         }
         trim(p)
     }
+}
+
+/// M_m = 1 − Σ_j keep_j (−j)^m, memoised in `moments` (index m − 1).
+fn moment<C: Coefficient>(moments: &mut Vec<C>, keep: &[C], m: usize) -> C {
+    while moments.len() < m {
+        let k = moments.len() as u32 + 1;
+        let sum = keep.iter().enumerate().fold(zero::<C>(), |acc, (j, c)| {
+            acc.plus(&c.scale(&BigRational::from_integer((-(j as i64)).pow(k).into())))
+        });
+        moments.push(one::<C>().plus(&sum.scale(&-BigRational::one())));
+    }
+    moments[m - 1].clone()
 }
 
 fn binomial(n: usize, k: usize) -> i64 {

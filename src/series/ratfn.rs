@@ -117,7 +117,8 @@ impl RatFn {
     /// ```
     /// use eomderive::series::RatFn;
     /// let one_minus = RatFn::one() - RatFn::symbol();
-    /// assert_eq!(one_minus.scale(&2.into()).monomial(), Some((2.into(), 1)));
+    /// let two = num_rational::BigRational::from_integer(2.into());
+    /// assert_eq!(one_minus.scale(&two).monomial(), Some((two, 1)));
     /// assert_eq!(RatFn::symbol().monomial(), None);
     /// ```
     pub fn monomial(&self) -> Option<(BigRational, i32)> {
