@@ -1,0 +1,338 @@
+//! Every optimizer of DESIGN.md §2.4 end to end: the check against its own iterates on every
+//! example, the loss-specific terms against the defining relation by numeric flows (a route
+//! that shares nothing with the tree solve), β = 0 against GD, the reports and JSON, and the
+//! errors for bad flags.
+
+mod common;
+
+use common::{examples, run, source, stem};
+use eomderive::numeric::{integrate, CheckOptions, Eom, Tolerances, VectorField};
+use eomderive::series::{Method, Optimizer};
+use eomderive::{check, derive, lang::Source, Options};
+use nalgebra::DVector;
+use num_rational::BigRational;
+
+fn q(n: i64, d: i64) -> BigRational {
+    BigRational::new(n.into(), d.into())
+}
+
+fn options(method: Method, parameter: Option<BigRational>, order: usize) -> Options {
+    Options {
+        order,
+        ..Options::for_optimizer(&Optimizer::new(method, parameter))
+    }
+}
+
+/// The optimizers checked on every example: momentum β = 1/2 and the default 9/10, SAM's
+/// default r = 1.
+fn optimizers() -> Vec<(Method, Option<BigRational>)> {
+    vec![
+        (Method::HeavyBall, Some(q(1, 2))),
+        (Method::HeavyBall, None),
+        (Method::Nesterov, Some(q(1, 2))),
+        (Method::Extragradient, None),
+        (Method::Sam, None),
+    ]
+}
+
+#[test]
+fn every_optimizer_tracks_its_own_iterates_on_every_example() {
+    for path in examples() {
+        let name = stem(&path);
+        for (method, parameter) in optimizers() {
+            let d = derive(&source(&path), &options(method, parameter.clone(), 3)).unwrap();
+            // The momentum methods ask for more than their radius allows: the check lowers η.
+            let lr = match (method.history(), name.as_str()) {
+                (2, _) => 0.1,
+                (_, "factorization") => 0.02,
+                _ => 0.05,
+            };
+            let c = check(
+                &d,
+                &CheckOptions {
+                    lr,
+                    steps: 10,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let what = format!("{name}, {method} {parameter:?} at η = {}", c.lr);
+            assert_eq!(c.optimizer, method.name());
+            for (k, slope) in c.slopes.iter().enumerate() {
+                let slope = slope.unwrap_or_else(|| panic!("{what}: no slope for K = {k}"));
+                assert!(
+                    (slope - (k as f64 + 1.0)).abs() <= 0.15,
+                    "{what}: K = {k} slope {slope:.3}"
+                );
+            }
+            if method.history() == 2 {
+                let r = d.radius.expect("a momentum method reports its radius");
+                assert!(c.lr <= 0.5 * r.max_lr, "{what}: η inside the radius");
+                assert_eq!(c.requested_lr.is_some(), c.lr != lr);
+                // The zero-velocity start: an O(η) offset, far above the warm start's error.
+                assert_eq!(c.cold_start.len(), 4);
+                for (cold, warm) in c
+                    .cold_start
+                    .iter()
+                    .zip(c.rows.iter().filter(|r| r.order == 3))
+                {
+                    assert!(cold.error.unwrap() > 100.0 * warm.error.unwrap(), "{what}");
+                }
+                if parameter.is_some() {
+                    let s = c.cold_slope.unwrap();
+                    assert!((s - 1.0).abs() < 0.2, "{what}: cold slope {s}");
+                }
+            } else {
+                assert!(c.cold_start.is_empty());
+            }
+        }
+    }
+}
+
+/// One step of each method from θ with history θ_{−1}, written out here from DESIGN.md §2.4
+/// (not from the scheme the library solves).
+fn step(
+    method: Method,
+    p: f64,
+    eta: f64,
+    g: &dyn Fn(&DVector<f64>) -> DVector<f64>,
+    theta: &DVector<f64>,
+    before: &DVector<f64>,
+) -> DVector<f64> {
+    match method {
+        Method::Gd => theta - g(theta) * eta,
+        Method::HeavyBall => theta - g(theta) * eta + (theta - before) * p,
+        Method::Nesterov => {
+            let look = theta + (theta - before) * p;
+            theta + (theta - before) * p - g(&look) * eta
+        }
+        Method::Extragradient => theta - g(&(theta - g(theta) * eta)) * eta,
+        Method::Sam => theta - g(&(theta + g(theta) * (p * eta))) * eta,
+    }
+}
+
+/// The EoM truncated after ξ_K is the optimizer's modified equation to that order: with Φ_s
+/// its flow, Φ_η(θ) − step(θ, Φ_{−η}(θ)) = O(η^{K+2}) (the defining relation of §2.4, one
+/// step from the trajectory). Measured by integrating the flows numerically on a loss of two
+/// parameters whose trees are all distinct functions, for K = 0..3.
+#[test]
+fn the_truncated_eom_satisfies_the_defining_relation_to_its_order() {
+    let loss = "param u = 0.7, v = -0.4\nloss = log(1 + exp(u - 2*v)) / 5 + (u*v - 0.3)^2/10 + cos(u + v)/8";
+    let tol = Tolerances {
+        rtol: 1e-15,
+        atol: 1e-17,
+        ..Tolerances::default()
+    };
+    for (method, p) in [
+        (Method::HeavyBall, q(1, 4)),
+        (Method::Nesterov, q(1, 4)),
+        (Method::Extragradient, q(0, 1)),
+        (Method::Sam, q(1, 2)),
+        (Method::Gd, q(0, 1)),
+    ] {
+        let parameter = method.parameter().map(|_| p.clone());
+        let d = derive(&Source::inline(loss), &options(method, parameter, 4)).unwrap();
+        let graph = &d.model.graph;
+        let leading = eomderive::numeric::to_f64(&d.leading);
+        let eom = Eom::compile(graph, &d.gradient, &d.xi).with_leading(leading);
+        let gradient = VectorField::compile(graph, &d.gradient);
+        let g = |x: &DVector<f64>| gradient.eval(x).unwrap();
+        let x0 = DVector::from_vec(d.evaluation.as_ref().unwrap().point.clone());
+        let p = eomderive::numeric::to_f64(&p);
+        for k in 0..=3 {
+            let flow = |t: f64, eta: f64| {
+                integrate(|y: &DVector<f64>| eom.rhs(y, eta, k), &x0, t, &tol)
+                    .unwrap()
+                    .y
+            };
+            let residual = |eta: f64| {
+                let (ahead, behind) = (flow(eta, eta), flow(-eta, eta));
+                (ahead - step(method, p, eta, &g, &x0, &behind)).norm()
+            };
+            let etas = [0.4, 0.2, 0.1];
+            let r: Vec<f64> = etas.iter().map(|&e| residual(e)).collect();
+            let slope = (r[1] / r[2]).ln() / 2f64.ln();
+            assert!(
+                (slope - (k as f64 + 2.0)).abs() < 0.25,
+                "{method}: K = {k}: residuals {r:?}, slope {slope:.3}"
+            );
+        }
+    }
+}
+
+#[test]
+fn momentum_zero_gives_gds_counter_terms() {
+    for path in examples() {
+        let gd = common::derive_example(&path, 3);
+        for m in [Method::HeavyBall, Method::Nesterov] {
+            let d = derive(&source(&path), &options(m, Some(q(0, 1)), 3)).unwrap();
+            let (a, b) = (
+                gd.evaluation.as_ref().unwrap(),
+                d.evaluation.as_ref().unwrap(),
+            );
+            assert_eq!(a.xi, b.xi, "{}: {m}", stem(&path));
+            assert_eq!(d.leading, BigRational::from_integer(1.into()));
+        }
+    }
+}
+
+#[test]
+fn reports_name_the_optimizer() {
+    let (code, out, err) = run(&["(u*v - 1)^2/2", "--order", "1", "--optimizer", "heavy-ball"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("optimizer: heavy-ball, β = 9/10"), "{out}");
+    assert!(out.contains("dθ/dt = -10 ∇f - η ξ_1"), "{out}");
+    // ξ_1 = (1 + β)/(2(1 − β)³) H g = 950 H g, a gradient: the modified loss divides by 10.
+    assert!(
+        out.contains("ξ_1 = ∇(475 ‖g‖²) (exactly, for every loss)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("dθ/dt = -10 ∇f̃ + O(η²) with f̃ = f + η (95/2 ‖g‖²)"),
+        "{out}"
+    );
+
+    let (code, out, _) = run(&[
+        "examples/scale_invariant.expr",
+        "--optimizer",
+        "nesterov",
+        "--momentum",
+        "0.5",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["optimizer"]["name"], "nesterov");
+    assert_eq!(v["optimizer"]["momentum"], "1/2");
+    assert_eq!(v["leading"]["coefficient"], "-2");
+    let r = &v["radius"];
+    let (radius, lambda, max_lr) = (
+        r["radius"].as_f64().unwrap(),
+        r["lambda_max"].as_f64().unwrap(),
+        r["max_lr"].as_f64().unwrap(),
+    );
+    assert!((radius - 1.0 / 9.0).abs() < 1e-15 && (max_lr * lambda - radius).abs() < 1e-15);
+    // A scale-invariant loss: the discrete law is not GD's, and the report says so.
+    let law = &v["invariances"][0];
+    assert!(law.to_string().contains("no closed one-step law"), "{law}");
+
+    // GD's reports carry none of these fields.
+    let (_, out, _) = run(&["(u*v - 1)^2/2", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for key in ["optimizer", "leading", "radius"] {
+        assert!(v.get(key).is_none(), "{key}");
+    }
+}
+
+#[test]
+fn the_generic_form_keeps_the_parameter_as_a_symbol() {
+    let (code, out, _) = run(&["--generic", "--order", "2", "--optimizer", "heavy-ball"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "optimizer: heavy-ball (momentum β), dθ/dt = -1/(1 - β) g - η ξ_1 - η^2 ξ_2 - ...\n\
+         ξ_1 = (1 + β)/(2(1 - β)³) H g\n\
+         ξ_2 = (1 + 10β + β²)/(12(1 - β)⁵) ∇³f(g, g) + (1 + 4β + β²)/(3(1 - β)⁵) H H g\n"
+    );
+    let (_, out, _) = run(&[
+        "--generic",
+        "--order",
+        "1",
+        "--optimizer",
+        "heavy-ball",
+        "--momentum",
+        "0.9",
+    ]);
+    assert!(out.contains("ξ_1 = 950 H g"), "{out}");
+    let (_, out, _) = run(&[
+        "--generic",
+        "--order",
+        "2",
+        "--optimizer",
+        "sam",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["optimizer"]["rho_ratio"], "r");
+    assert_eq!(v["generic"][0]["terms"][0]["coefficient"], "(1 + 2*r)/2");
+    let (_, out, _) = run(&[
+        "--generic",
+        "--order",
+        "1",
+        "--optimizer",
+        "nesterov",
+        "--format",
+        "latex",
+    ]);
+    assert!(
+        out.contains(r"\frac{1 - \beta + 2\beta^{2}}{2(1 - \beta)^{3}}"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bad_optimizer_flags_are_usage_errors() {
+    for (args, phrase) in [
+        (
+            vec!["u^2", "--optimizer", "heavyball"],
+            "did you mean `heavy-ball`?",
+        ),
+        (
+            vec!["u^2", "--optimizer", "adam"],
+            "gd, heavy-ball, nesterov, extragradient, sam",
+        ),
+        (
+            vec!["u^2", "--optimizer", "heavy-ball", "--momentum", "1"],
+            "[0, 1)",
+        ),
+        (
+            vec!["u^2", "--optimizer", "nesterov", "--momentum", "-0.1"],
+            "[0, 1)",
+        ),
+        (
+            vec!["u^2", "--optimizer", "heavy-ball", "--momentum", "fast"],
+            "not a number",
+        ),
+        (
+            vec!["u^2", "--momentum", "0.5"],
+            "applies to heavy-ball and nesterov only",
+        ),
+        (
+            vec!["u^2", "--optimizer", "sam", "--momentum", "0.5"],
+            "--optimizer is sam",
+        ),
+        (
+            vec!["u^2", "--optimizer", "heavy-ball", "--rho-ratio", "1"],
+            "applies to sam only",
+        ),
+        (
+            vec!["u^2", "--optimizer", "sam", "--rho-ratio", "x"],
+            "not a number",
+        ),
+        (
+            vec![
+                "--generic",
+                "--optimizer",
+                "extragradient",
+                "--momentum",
+                "0.5",
+            ],
+            "applies to heavy-ball",
+        ),
+        (
+            vec!["--generic", "--optimizer", "nesterov", "--order", "9"],
+            "SYMBOLIC_MAX_ORDER = 8",
+        ),
+        (
+            vec!["u^2", "--optimizer", "sam", "--order", "11"],
+            "past the limit",
+        ),
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}");
+        assert!(err.contains(phrase), "{args:?}: {err}");
+    }
+}
