@@ -32,6 +32,7 @@
 //! The arithmetic is exact in ℚ(β) (see [`RatFn`]); nothing about the answer is assumed.
 
 use std::fmt;
+use std::sync::Mutex;
 
 use num_rational::BigRational;
 use num_traits::{One, Zero};
@@ -503,6 +504,30 @@ pub fn method_series(method: Method, order: usize) -> Result<MethodSeries, Serie
 /// ```
 pub fn optimizer_series(optimizer: &Optimizer, order: usize) -> Result<GenericSeries, SeriesError> {
     check_order(order, METHOD_MAX_ORDER, "METHOD_MAX_ORDER")?;
+    // The table depends only on the method, its parameter and the order, and a process often
+    // asks for the same one again (the check derives order K+1 after K; a study derives many
+    // losses): solved tables are kept, a few dozen at most.
+    type Key = (Method, Option<BigRational>, usize);
+    static SOLVED: Mutex<Vec<(Key, GenericSeries)>> = Mutex::new(Vec::new());
+    let key: Key = (optimizer.method, optimizer.value(), order);
+    if let Some((_, s)) = SOLVED
+        .lock()
+        .ok()
+        .and_then(|solved| solved.iter().find(|(k, _)| *k == key).cloned())
+    {
+        return Ok(s);
+    }
+    let s = solve_numbers(optimizer, order);
+    if let Ok(mut solved) = SOLVED.lock() {
+        if solved.len() >= 32 {
+            solved.remove(0);
+        }
+        solved.push((key, s.clone()));
+    }
+    Ok(s)
+}
+
+fn solve_numbers(optimizer: &Optimizer, order: usize) -> GenericSeries {
     let scheme = optimizer.scheme();
     let drift = scheme
         .keep
@@ -514,11 +539,11 @@ pub fn optimizer_series(optimizer: &Optimizer, order: usize) -> Result<GenericSe
     let inverse = drift.recip();
     let divide = move |x: &BigRational| x * &inverse;
     let (forest, leading, xi) = solve(&scheme, &divide, order);
-    Ok(GenericSeries {
+    GenericSeries {
         forest,
         leading,
         xi,
-    })
+    }
 }
 
 fn check_order(order: usize, limit: usize, name: &'static str) -> Result<(), SeriesError> {

@@ -1,0 +1,109 @@
+//! The optimizers' derivations (DESIGN.md §2.4): the generic tables with the parameter as a
+//! symbol and at a value, and the loss-specific derivation of each optimizer against GD's.
+//!
+//! `cargo bench --bench optimizers` prints Markdown tables (median wall clock of repeated
+//! runs, this machine). BENCHMARKS.md records the figures. `cargo bench --bench optimizers
+//! tanh` restricts the loss table to examples whose name contains `tanh`.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use eomderive::series::{method_series, optimizer_series, Method, Optimizer};
+use eomderive::{derive_model, Options};
+
+/// Median wall time of `f`, repeated until about `budget` has passed (at least 3 runs).
+fn median(budget: Duration, mut f: impl FnMut()) -> Duration {
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < 3 || (start.elapsed() < budget && times.len() < 200) {
+        let t = Instant::now();
+        f();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    if filter.is_none() {
+        println!("| method | K | symbolic (ms) | at the default value (ms) | terms |");
+        println!("|---|---|---|---|---|");
+        for m in Method::ALL {
+            for order in [4, 6, 8] {
+                let budget = Duration::from_secs(2);
+                let symbolic = median(budget, || {
+                    std::hint::black_box(method_series(m, order).unwrap());
+                });
+                let at = Optimizer::new(m, None);
+                let numeric = median(budget, || {
+                    std::hint::black_box(optimizer_series(&at, order).unwrap());
+                });
+                let terms: usize = method_series(m, order)
+                    .unwrap()
+                    .xi
+                    .iter()
+                    .map(Vec::len)
+                    .sum();
+                println!(
+                    "| {m} | {order} | {:.2} | {:.2} | {terms} |",
+                    ms(symbolic),
+                    ms(numeric)
+                );
+            }
+        }
+        println!();
+    }
+    let methods = [
+        Method::Gd,
+        Method::HeavyBall,
+        Method::Nesterov,
+        Method::Extragradient,
+        Method::Sam,
+    ];
+    let mut header = "| loss | K |".to_string();
+    let mut rule = "|---|---|".to_string();
+    for m in methods {
+        header.push_str(&format!(" {m} (ms) | {m} ops |"));
+        rule.push_str("---|---|");
+    }
+    header.push_str(" largest ratio to GD |");
+    rule.push_str("---|");
+    println!("{header}\n{rule}");
+    for path in common::examples() {
+        let name = common::stem(&path);
+        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+            continue;
+        }
+        let model = eomderive::lang::parse(&common::source(&path)).unwrap();
+        for order in 1..=3 {
+            let mut line = format!("| {name} | {order} |");
+            let mut gd_time = 0.0;
+            let mut worst: f64 = 0.0;
+            for m in methods {
+                let options = Options {
+                    order,
+                    analyze: false,
+                    ..Options::for_optimizer(&Optimizer::new(m, None))
+                };
+                let ops = derive_model(model.clone(), &options).unwrap().ops;
+                let t = ms(median(Duration::from_secs(1), || {
+                    std::hint::black_box(derive_model(model.clone(), &options).unwrap());
+                }));
+                if m == Method::Gd {
+                    gd_time = t;
+                } else {
+                    worst = worst.max(t / gd_time);
+                }
+                line.push_str(&format!(" {t:.3} | {ops} |"));
+            }
+            println!("{line} {worst:.2} |");
+        }
+    }
+}
