@@ -8,7 +8,7 @@ use num_rational::BigRational;
 use num_traits::{Signed, ToPrimitive};
 
 use super::ast::{self, Arg, BinOp, Decl, Expr, File, Name, Span, Stmt, Value};
-use super::{did_you_mean, Model, Source};
+use super::{did_you_mean, Model, Settings, Source};
 use crate::error::{Error, ErrorKind, Result};
 use crate::expr::{Func, Graph, Id, VarId};
 
@@ -175,6 +175,7 @@ pub fn lower(src: &Source) -> Result<Model> {
         initial: l.initial,
         names: l.names,
         weight_decay: None,
+        settings: Settings::default(),
     };
     model.set_weight_decay(l.decay.map(|(v, _)| v));
     Ok(model)

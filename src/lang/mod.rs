@@ -7,7 +7,7 @@ mod model;
 mod point;
 mod source;
 
-pub use model::Model;
+pub use model::{Model, Settings};
 pub use point::{parse_exact, parse_point};
 pub use source::Source;
 

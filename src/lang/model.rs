@@ -5,6 +5,7 @@ use num_rational::BigRational;
 use num_traits::Zero;
 
 use crate::expr::{Graph, Id, VarId};
+use crate::series::Method;
 
 /// A loss lowered to scalar form.
 ///
@@ -34,6 +35,22 @@ pub struct Model {
     /// λ of weight decay, when `loss` includes (λ/2)‖θ‖² (a `weight_decay = λ` line, or
     /// [`Model::set_weight_decay`]).
     pub weight_decay: Option<BigRational>,
+    /// Optimizer settings written in the file; the command line's flags win over them.
+    pub settings: Settings,
+}
+
+/// `optimizer = …`, `momentum = …`, `rho_ratio = …` lines, each with the 1-based line it is on.
+///
+/// Each is `None` when the file has no such line (a bare expression has none).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    /// `optimizer = NAME`: the method (`gd`, `heavy-ball`, `nesterov`, `extragradient`, `sam`)
+    /// and its line.
+    pub optimizer: Option<(Method, usize)>,
+    /// `momentum = β`: β of heavy-ball and Nesterov, exact and in [0, 1), and its line.
+    pub momentum: Option<(BigRational, usize)>,
+    /// `rho_ratio = r`: SAM's r = ρ/η (any sign), exact, and its line.
+    pub rho_ratio: Option<(BigRational, usize)>,
 }
 
 impl Model {
