@@ -625,10 +625,10 @@ impl<C: Coefficient> Operator<'_, C> {
         let mut p: IPoly<C> = vec![zero::<C>(); degree + 1];
         for m in (0..degree).rev() {
             let mut r = rhs[m].clone();
-            for d in m + 2..=degree {
-                if !p[d].vanishes() {
+            for (d, pd) in p.iter().enumerate().skip(m + 2) {
+                if !pd.vanishes() {
                     let weight = -BigRational::from_integer(binomial(d, m).into());
-                    r = r.plus(&p[d].times(&self.moment(d - m)).scale(&weight));
+                    r = r.plus(&pd.times(&self.moment(d - m)).scale(&weight));
                 }
             }
             let scale = BigRational::new(1.into(), (m as i64 + 1).into());
