@@ -887,3 +887,190 @@ fn bad_weight_decay() {
         assert_fails_somewhere(&r, &[phrase]);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Settings: `optimizer`, `momentum`, `rho_ratio`
+
+/// The library's error for `src`: bad input (exit status 2) at `line:column`, whose message
+/// contains `message` and whose help contains `help`. The binary must say the same.
+fn assert_setting_error(src: &str, (line, column): (usize, usize), message: &str, help: &str) {
+    let err = eomderive::lang::parse_str(src).expect_err(src);
+    assert_eq!(err.exit_code(), 2, "{err}");
+    let loc = err.location.as_ref().expect("a location");
+    assert_eq!((loc.line, loc.column), (line, column), "{err}");
+    assert!(
+        err.message.contains(message),
+        "expected `{message}` in:\n{err}"
+    );
+    let given = err.help.as_deref().unwrap_or_default();
+    assert!(
+        given.contains(help),
+        "expected the help `{help}` in:\n{err}"
+    );
+    // The source line is shown with a caret under the place.
+    let shown = err.to_string();
+    let source_line = src.lines().nth(line - 1).unwrap();
+    assert!(
+        shown.contains(&format!("{line} | {source_line}\n")),
+        "{shown}"
+    );
+    let r = inline(src);
+    assert_fails(&r, &format!("<inline>:{line}:{column}"), &[message, help]);
+    let caret = r
+        .stderr
+        .lines()
+        .find_map(|l| {
+            let (_, under) = l.split_once(" | ")?;
+            (under.contains('^') && under.chars().all(|c| c == ' ' || c == '^')).then_some(under)
+        })
+        .unwrap();
+    assert_eq!(caret.find('^').unwrap(), column - 1, "{}", r.stderr);
+}
+
+const NAMES: &str = "the optimizers are gd, heavy-ball, nesterov, extragradient, sam";
+
+#[test]
+fn unknown_optimizer_lists_the_names_and_suggests_a_close_one() {
+    for (typo, meant) in [
+        ("heavyball", "heavy-ball"),
+        ("heavy_ball", "heavy-ball"),
+        ("heavy", "heavy-ball"),
+        ("Heavy-Ball", "heavy-ball"),
+        ("nesterow", "nesterov"),
+        ("nestrov", "nesterov"),
+        ("extra", "extragradient"),
+        ("sma", "sam"),
+    ] {
+        assert_setting_error(
+            &format!("param u = 1\noptimizer = {typo}\nloss = u^2"),
+            (2, 13),
+            &format!("unknown optimizer `{typo}` ({NAMES})"),
+            &format!("did you mean `{meant}`?"),
+        );
+    }
+    for far in ["momentum", "adamw", "lbfgs"] {
+        assert_setting_error(
+            &format!("param u = 1\noptimizer = {far}\nloss = u^2"),
+            (2, 13),
+            &format!("unknown optimizer `{far}` ({NAMES})"),
+            "write one of them, e.g. `optimizer = heavy-ball`",
+        );
+    }
+    // `sgd` is not a name the file knows (yet): the same error, the same list.
+    let err = eomderive::lang::parse_str("param u\noptimizer = sgd\nloss = u^2").unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert_eq!(
+        err.message,
+        format!("unknown optimizer `sgd` ({NAMES})"),
+        "{err}"
+    );
+    // The value is a name, not an expression.
+    assert_setting_error(
+        "param u\noptimizer = 3\nloss = u^2",
+        (2, 13),
+        "expected an optimizer name",
+        "write one of the names gd, heavy-ball, nesterov, extragradient, sam",
+    );
+}
+
+#[test]
+fn momentum_must_be_a_constant_in_0_1() {
+    for (value, got) in [
+        ("1", "1"),
+        ("-0.1", "-1/10"),
+        ("1.5", "3/2"),
+        ("2 - 1", "1"),
+    ] {
+        assert_setting_error(
+            &format!("param u\noptimizer = heavy-ball\nmomentum = {value}\nloss = u^2"),
+            (3, 12),
+            &format!("the momentum must be in [0, 1) (got {got}); β = 1 never forgets a step"),
+            "write a β with 0 ≤ β < 1, e.g. `momentum = 0.9`",
+        );
+    }
+    // Checked without an optimizer line too.
+    assert_setting_error(
+        "param u\nmomentum = 1\nloss = u^2",
+        (2, 12),
+        "the momentum must be in [0, 1) (got 1)",
+        "0 ≤ β < 1",
+    );
+    assert_setting_error(
+        "param u\nmomentum = u/10\nloss = u^2",
+        (2, 12),
+        "the momentum must be a constant",
+        "write a number, e.g. `momentum = 0.9`; it may not depend on parameters",
+    );
+    assert_setting_error(
+        "param u\noptimizer = sam\nrho_ratio = 2*u\nloss = u^2",
+        (3, 13),
+        "the rho ratio (SAM's ρ/η) must be a constant",
+        "write a number, e.g. `rho_ratio = 1`",
+    );
+    // A name declared later is not declared yet.
+    assert_setting_error(
+        "param u\nmomentum = beta\ndata beta = 0.5\nloss = u^2",
+        (2, 12),
+        "`beta` is not declared",
+        "declare it before use",
+    );
+}
+
+#[test]
+fn each_setting_is_given_once() {
+    for (word, first, second) in [
+        ("optimizer", "sam", "gd"),
+        ("momentum", "0.9", "0.5"),
+        ("rho_ratio", "1", "2"),
+    ] {
+        assert_setting_error(
+            &format!("param u\n{word} = {first}\nloss = u^2\n{word} = {second}"),
+            (4, 1),
+            &format!("a second `{word}` line (the first is on line 2)"),
+            &format!("give `{word}` once: remove one of the two lines"),
+        );
+    }
+    assert_setting_error(
+        "param u; momentum = 0.9; momentum = 0.5; loss = u^2",
+        (1, 26),
+        "a second `momentum` line (the first is on line 1)",
+        "remove one of the two lines",
+    );
+}
+
+#[test]
+fn a_parameter_must_suit_the_files_optimizer() {
+    for method in ["gd", "extragradient", "sam"] {
+        assert_setting_error(
+            &format!("param u\noptimizer = {method}\nmomentum = 0.9\nloss = u^2"),
+            (3, 1),
+            &format!(
+                "`momentum` applies to heavy-ball and nesterov only; this file's optimizer is {method} (line 2)"
+            ),
+            "remove the `momentum` line, or choose `optimizer = heavy-ball` or `optimizer = nesterov`",
+        );
+    }
+    for method in ["gd", "heavy-ball", "nesterov", "extragradient"] {
+        assert_setting_error(
+            &format!("param u\nloss = u^2\nrho_ratio = 2\noptimizer = {method}"),
+            (3, 1),
+            &format!("`rho_ratio` applies to sam only; this file's optimizer is {method} (line 4)"),
+            "remove the `rho_ratio` line, or choose `optimizer = sam`",
+        );
+    }
+    // Both misplaced: the first in the file is reported.
+    assert_setting_error(
+        "param u\nrho_ratio = 2\nmomentum = 0.5\noptimizer = gd\nloss = u^2",
+        (2, 1),
+        "`rho_ratio` applies to sam only; this file's optimizer is gd (line 4)",
+        "`optimizer = sam`",
+    );
+    // Where they suit the optimizer, or there is no optimizer line, the file is fine.
+    for ok in [
+        "param u\noptimizer = nesterov\nmomentum = 0.5\nloss = u^2",
+        "param u\noptimizer = sam\nrho_ratio = -1\nloss = u^2",
+        "param u\nmomentum = 0.5\nrho_ratio = 2\nloss = u^2",
+    ] {
+        assert!(eomderive::lang::parse_str(ok).is_ok(), "{ok}");
+    }
+}

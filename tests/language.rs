@@ -3,8 +3,9 @@
 //! exact; parameters are named and ordered as documented; `--at` points parse.
 
 use eomderive::expr::Diff;
-use eomderive::lang::{parse_point, parse_str, Model};
+use eomderive::lang::{parse_point, parse_str, Model, Settings};
 use eomderive::numeric::Program;
+use eomderive::series::Method;
 use eomderive::{derive, lang::Source, render, Options};
 use num_bigint::BigInt;
 use num_rational::BigRational;
@@ -693,4 +694,130 @@ fn a_statement_continues_across_lines_inside_brackets() {
             .contains("inside parentheses"),
         "{e}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings: `optimizer`, `momentum`, `rho_ratio`
+
+#[test]
+fn optimizer_lines_name_every_method() {
+    for method in Method::ALL {
+        let m = model(&format!(
+            "param u = 1\n# the method\noptimizer = {}\nloss = u^4",
+            method.name()
+        ));
+        assert_eq!(m.settings.optimizer, Some((method, 3)), "{method}");
+        assert_eq!(
+            (&m.settings.momentum, &m.settings.rho_ratio),
+            (&None, &None)
+        );
+    }
+    // `;` separates statements on one line; the line is the one the statement is on.
+    let m = model("param u; optimizer = heavy-ball; loss = u^2");
+    assert_eq!(m.settings.optimizer, Some((Method::HeavyBall, 1)));
+    let m = model("param u\r\n\r\noptimizer = nesterov   # with a comment\r\nloss = u^2\r\n");
+    assert_eq!(m.settings.optimizer, Some((Method::Nesterov, 3)));
+}
+
+#[test]
+fn momentum_and_rho_ratio_are_exact() {
+    let m = model("param u\noptimizer = heavy-ball\nmomentum = 0.9\nloss = u^2");
+    assert_eq!(m.settings.optimizer, Some((Method::HeavyBall, 2)));
+    assert_eq!(m.settings.momentum, Some((q(9, 10), 3)));
+    assert_eq!(m.settings.rho_ratio, None);
+    // Constant expressions, data included, are folded exactly; 0 is a momentum.
+    for (text, value) in [
+        ("1/3", q(1, 3)),
+        ("1 - 1e-3", q(999, 1000)),
+        ("0", q(0, 1)),
+        ("b^2", q(1, 4)),
+    ] {
+        let m = model(&format!(
+            "data b = 0.5\nparam u\nmomentum = {text}\noptimizer = nesterov\nloss = u^2"
+        ));
+        assert_eq!(m.settings.momentum, Some((value, 3)), "momentum = {text}");
+        assert_eq!(m.settings.optimizer, Some((Method::Nesterov, 4)));
+    }
+    // The rho ratio may have any sign.
+    for (text, value) in [("2", q(2, 1)), ("-0.5", q(-1, 2)), ("1/10 + 1/5", q(3, 10))] {
+        let m = model(&format!(
+            "param u\noptimizer = sam\n\nrho_ratio = {text}\nloss = u^2"
+        ));
+        assert_eq!(m.settings.rho_ratio, Some((value, 4)), "rho_ratio = {text}");
+        assert_eq!(m.settings.optimizer, Some((Method::Sam, 2)));
+        assert_eq!(m.settings.momentum, None);
+    }
+}
+
+#[test]
+fn parameters_without_an_optimizer_line_are_kept_for_the_command_line() {
+    let m = model("param u\nmomentum = 0.5\nrho_ratio = 3\nloss = u^2");
+    assert_eq!(
+        m.settings,
+        Settings {
+            optimizer: None,
+            momentum: Some((q(1, 2), 2)),
+            rho_ratio: Some((q(3, 1), 3)),
+        }
+    );
+}
+
+#[test]
+fn files_without_settings_have_none() {
+    let m = model("param u = 0.3, v = -1.2\nweight_decay = 0.01\nloss = (u*v - 1)^2/2");
+    assert_eq!(m.settings, Settings::default());
+    let m = model("(u*v - 1)^2/2");
+    assert_eq!(m.params, ["u", "v"]);
+    assert_eq!(m.settings, Settings::default());
+    for name in [
+        "factorization",
+        "linear_regression",
+        "logistic",
+        "softmax_wd",
+        "tanh_net",
+    ] {
+        let path = format!("{}/examples/{name}.expr", env!("CARGO_MANIFEST_DIR"));
+        let m = eomderive::lang::parse(&Source::from_argument(&path).unwrap()).unwrap();
+        assert_eq!(m.settings, Settings::default(), "{name}");
+    }
+}
+
+#[test]
+fn settings_leave_the_loss_alone() {
+    let m = same(
+        "optimizer = sam\nrho_ratio = 2\nparam u, v\nloss = (u*v - 1)^2/2",
+        "param u, v\nloss = (u*v - 1)^2/2",
+    );
+    assert_eq!(m.params, ["u", "v"]);
+    same(
+        "param u, v\noptimizer = heavy-ball; momentum = 0.9\nloss = (u*v - 1)^2/2",
+        "(u*v - 1)^2/2",
+    );
+}
+
+#[test]
+fn setting_words_are_still_names() {
+    // Only the first word of a statement followed by `=` is a setting.
+    let m = same(
+        "param momentum = 0.9, optimizer, rho_ratio\nloss = momentum^2 + optimizer*rho_ratio",
+        "param a, b, c\nloss = a^2 + b*c",
+    );
+    assert_eq!(m.params, ["momentum", "optimizer", "rho_ratio"]);
+    assert_eq!(initial(&m), [Some(q(9, 10)), None, None]);
+    assert_eq!(m.settings, Settings::default());
+    // In a bare expression too.
+    let m = model("(momentum*optimizer - rho_ratio)^2");
+    assert_eq!(m.params, ["momentum", "optimizer", "rho_ratio"]);
+    assert_eq!(m.settings, Settings::default());
+    // A setting line beside a parameter of the same name, and names that only start like one.
+    let m = model(
+        "param momentum = 0.2, momentum2\ndata optimizers = 3\nmomentum = 0.5\nloss = momentum^2 + optimizers*momentum2",
+    );
+    assert_eq!(m.params, ["momentum", "momentum2"]);
+    assert_eq!(m.settings.momentum, Some((q(1, 2), 3)));
+    let m = same(
+        "param u\nlet rho_ratio = u^2\nloss = rho_ratio + u",
+        "u^2 + u",
+    );
+    assert!(m.settings.rho_ratio.is_none());
 }

@@ -111,6 +111,21 @@ pub enum Stmt {
         body: Expr,
         span: Span,
     },
+    /// `optimizer = NAME`: the name as written (the lowering knows which are methods).
+    Optimizer {
+        name: Name,
+        span: Span,
+    },
+    /// `momentum = β`.
+    Momentum {
+        body: Expr,
+        span: Span,
+    },
+    /// `rho_ratio = r`.
+    RhoRatio {
+        body: Expr,
+        span: Span,
+    },
 }
 
 /// A parsed file: statements, or one bare expression.
@@ -272,6 +287,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::add_op | Rule::mul_op => "an operator",
         Rule::call | Rule::indexed => "a name",
         Rule::array => "an array `[...]`",
+        Rule::optimizer_name => "an optimizer name",
         Rule::dims | Rule::let_index => "`[`",
         Rule::binder => "an index `i` or `i in 1..n`",
         Rule::param_stmt
@@ -279,11 +295,19 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::let_stmt
         | Rule::loss_stmt
         | Rule::decay_stmt
+        | Rule::optimizer_stmt
+        | Rule::momentum_stmt
+        | Rule::rho_stmt
         | Rule::kw_param
         | Rule::kw_data
         | Rule::kw_let
         | Rule::kw_loss
-        | Rule::kw_decay => "a statement (param, data, let, loss, weight_decay)",
+        | Rule::kw_decay
+        | Rule::kw_optimizer
+        | Rule::kw_momentum
+        | Rule::kw_rho => {
+            "a statement (param, data, let, loss, weight_decay, optimizer, momentum, rho_ratio)"
+        }
         Rule::kw_in => "`in`",
         Rule::neg => "`-`",
         _ => return None,
@@ -310,7 +334,14 @@ fn stmt(p: Pair<Rule>) -> Result<Stmt, SyntaxError> {
     let mut it = p.into_inner().filter(|q| {
         !matches!(
             q.as_rule(),
-            Rule::kw_param | Rule::kw_data | Rule::kw_let | Rule::kw_loss | Rule::kw_decay
+            Rule::kw_param
+                | Rule::kw_data
+                | Rule::kw_let
+                | Rule::kw_loss
+                | Rule::kw_decay
+                | Rule::kw_optimizer
+                | Rule::kw_momentum
+                | Rule::kw_rho
         )
     });
     Ok(match rule {
@@ -335,6 +366,18 @@ fn stmt(p: Pair<Rule>) -> Result<Stmt, SyntaxError> {
             span,
         },
         Rule::decay_stmt => Stmt::Decay {
+            body: expr(it.next().unwrap())?,
+            span,
+        },
+        Rule::optimizer_stmt => Stmt::Optimizer {
+            name: name(it.next().unwrap()),
+            span,
+        },
+        Rule::momentum_stmt => Stmt::Momentum {
+            body: expr(it.next().unwrap())?,
+            span,
+        },
+        Rule::rho_stmt => Stmt::RhoRatio {
             body: expr(it.next().unwrap())?,
             span,
         },

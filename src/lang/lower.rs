@@ -8,9 +8,10 @@ use num_rational::BigRational;
 use num_traits::{Signed, ToPrimitive};
 
 use super::ast::{self, Arg, BinOp, Decl, Expr, File, Name, Span, Stmt, Value};
-use super::{did_you_mean, Model, Source};
+use super::{did_you_mean, edit_distance, is_transposition, Model, Settings, Source};
 use crate::error::{Error, ErrorKind, Result};
 use crate::expr::{Func, Graph, Id, VarId};
+use crate::series::{Method, Parameter};
 
 /// Largest range a reduction or indexed `let` may run over.
 const MAX_RANGE: i64 = 1_000_000;
@@ -78,6 +79,12 @@ struct Lowerer<'s> {
     loss: Option<(Id, Span)>,
     /// `weight_decay = λ`, with where it was given.
     decay: Option<(BigRational, Span)>,
+    /// `optimizer = NAME`, with where it was given.
+    optimizer: Option<(Method, Span)>,
+    /// `momentum = β`, with where it was given.
+    momentum: Option<(BigRational, Span)>,
+    /// `rho_ratio = r`, with where it was given.
+    rho_ratio: Option<(BigRational, Span)>,
     /// Scalar entries and reduction terms unrolled so far (see [`MAX_UNROLLED`]).
     unrolled: usize,
     /// How many times the expression being lowered is unrolled by the reductions and indexed
@@ -85,7 +92,8 @@ struct Lowerer<'s> {
     repeat: usize,
 }
 
-/// The statement keywords, which cannot name anything.
+/// The statement keywords, which cannot name anything. (`optimizer`, `momentum` and `rho_ratio`
+/// start a statement too, but only when followed by `=`: they are not reserved.)
 const KEYWORDS: [&str; 5] = ["param", "data", "let", "loss", "weight_decay"];
 
 pub fn lower(src: &Source) -> Result<Model> {
@@ -105,6 +113,11 @@ pub fn lower(src: &Source) -> Result<Model> {
             err.with_help("a statement ends with its line; to continue it on the next line, put the line break inside parentheses")
         } else if KEYWORDS.contains(&word.as_str()) && wants_name {
             err.with_help(format!("`{word}` is a keyword; choose another name"))
+        } else if err.message.contains("an optimizer name") {
+            err.with_help(format!(
+                "write one of the names {} (e.g. `optimizer = heavy-ball`)",
+                method_names()
+            ))
         } else {
             err
         }
@@ -120,6 +133,9 @@ pub fn lower(src: &Source) -> Result<Model> {
         bound: Vec::new(),
         loss: None,
         decay: None,
+        optimizer: None,
+        momentum: None,
+        rho_ratio: None,
         unrolled: 0,
         repeat: 1,
     };
@@ -128,6 +144,7 @@ pub fn lower(src: &Source) -> Result<Model> {
             for s in &stmts {
                 l.stmt(s)?;
             }
+            l.check_settings()?;
         }
         File::Bare(e) => {
             let mut free = Vec::new();
@@ -175,10 +192,53 @@ pub fn lower(src: &Source) -> Result<Model> {
         initial: l.initial,
         names: l.names,
         weight_decay: None,
-        settings: Default::default(),
+        settings: Settings {
+            optimizer: l.optimizer.map(|(m, s)| (m, line_of(src, s))),
+            momentum: l.momentum.map(|(v, s)| (v, line_of(src, s))),
+            rho_ratio: l.rho_ratio.map(|(v, s)| (v, line_of(src, s))),
+        },
     };
     model.set_weight_decay(l.decay.map(|(v, _)| v));
     Ok(model)
+}
+
+/// The 1-based line `span` starts on.
+fn line_of(src: &Source, span: Span) -> usize {
+    src.text[..span.start].matches('\n').count() + 1
+}
+
+/// The optimizer names, comma-separated, in the command line's order.
+fn method_names() -> String {
+    Method::ALL.map(Method::name).join(", ")
+}
+
+/// The method a mistyped optimizer name probably meant: one that starts with it, else the
+/// closest within edit distance 2 (a swap of two adjacent letters counts 1). Case is ignored.
+fn close_method(word: &str) -> Option<Method> {
+    let word = word.to_lowercase();
+    Method::ALL
+        .into_iter()
+        .filter_map(|m| {
+            let name = m.name();
+            let prefix = name.starts_with(&word);
+            let d = if is_transposition(&word, name) {
+                1
+            } else {
+                edit_distance(&word, name)
+            };
+            (prefix || d <= 2).then_some((!prefix, d, m))
+        })
+        .min_by_key(|&(not_prefix, d, _)| (not_prefix, d))
+        .map(|(.., m)| m)
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// Collects the free identifiers of a bare expression in order of first appearance. Returns an
@@ -355,7 +415,131 @@ impl Lowerer<'_> {
                 self.decay = Some((value, *span));
                 Ok(())
             }
+            Stmt::Optimizer { name, span } => {
+                self.once("optimizer", self.optimizer.as_ref().map(|(_, s)| *s), *span)?;
+                let method = self.method(name)?;
+                self.optimizer = Some((method, *span));
+                Ok(())
+            }
+            Stmt::Momentum { body, span } => {
+                self.once("momentum", self.momentum.as_ref().map(|(_, s)| *s), *span)?;
+                let value = self.parameter_value(body, Parameter::Momentum)?;
+                self.momentum = Some((value, *span));
+                Ok(())
+            }
+            Stmt::RhoRatio { body, span } => {
+                self.once("rho_ratio", self.rho_ratio.as_ref().map(|(_, s)| *s), *span)?;
+                let value = self.parameter_value(body, Parameter::RhoRatio)?;
+                self.rho_ratio = Some((value, *span));
+                Ok(())
+            }
         }
+    }
+
+    /// Refuses a second `word` line at `span` when there was one at `first`.
+    fn once(&self, word: &str, first: Option<Span>, span: Span) -> Result<()> {
+        let Some(first) = first else {
+            return Ok(());
+        };
+        Err(self
+            .err(
+                span,
+                format!(
+                    "a second `{word}` line (the first is on line {})",
+                    line_of(self.src, first)
+                ),
+            )
+            .with_help(format!("give `{word}` once: remove one of the two lines")))
+    }
+
+    /// The method an `optimizer` line names.
+    fn method(&self, name: &Name) -> Result<Method> {
+        if let Some(m) = Method::from_name(&name.text) {
+            return Ok(m);
+        }
+        let err = self.err(
+            name.span,
+            format!(
+                "unknown optimizer `{}` (the optimizers are {})",
+                name.text,
+                method_names()
+            ),
+        );
+        Err(match close_method(&name.text) {
+            Some(m) => err.with_help(format!("did you mean `{m}`?")),
+            None => err.with_help("write one of them, e.g. `optimizer = heavy-ball`"),
+        })
+    }
+
+    /// The value of a `momentum` or `rho_ratio` line: an exact constant that
+    /// [`Parameter::refuse`] accepts.
+    fn parameter_value(&mut self, body: &Expr, p: Parameter) -> Result<BigRational> {
+        let (what, example, range) = match p {
+            Parameter::Momentum => (
+                "the momentum",
+                "momentum = 0.9",
+                "write a β with 0 ≤ β < 1, e.g. `momentum = 0.9`",
+            ),
+            Parameter::RhoRatio => (
+                "the rho ratio (SAM's ρ/η)",
+                "rho_ratio = 1",
+                "write another r, e.g. `rho_ratio = 1`",
+            ),
+        };
+        let id = self.expr(body)?;
+        let Some(value) = self.g.as_num(id).cloned() else {
+            return Err(self
+                .err(body.span(), format!("{what} must be a constant"))
+                .with_help(format!(
+                    "write a number, e.g. `{example}`; it may not depend on parameters"
+                )));
+        };
+        if let Some(why) = p.refuse(&value) {
+            return Err(self.err(body.span(), why).with_help(range));
+        }
+        Ok(value)
+    }
+
+    /// A `momentum` or `rho_ratio` line must suit the file's `optimizer` line, if it has one
+    /// (without it, the method comes from the command line, and the library checks the pair).
+    fn check_settings(&self) -> Result<()> {
+        let Some((method, at)) = self.optimizer else {
+            return Ok(());
+        };
+        // The first line (in the file) that does not suit it.
+        let misplaced = [
+            (Parameter::Momentum, "momentum", self.momentum.as_ref()),
+            (Parameter::RhoRatio, "rho_ratio", self.rho_ratio.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(p, word, v)| v.map(|(_, span)| (*span, p, word)))
+        .filter(|&(_, p, _)| method.parameter() != Some(p))
+        .min_by_key(|(span, ..)| span.start);
+        let Some((span, p, word)) = misplaced else {
+            return Ok(());
+        };
+        let takers: Vec<&str> = Method::ALL
+            .into_iter()
+            .filter(|m| m.parameter() == Some(p))
+            .map(Method::name)
+            .collect();
+        let choices: Vec<String> = takers
+            .iter()
+            .map(|m| format!("`optimizer = {m}`"))
+            .collect();
+        Err(self
+            .err(
+                span,
+                format!(
+                    "`{word}` applies to {} only; this file's optimizer is {method} (line {})",
+                    and_list(&takers),
+                    line_of(self.src, at)
+                ),
+            )
+            .with_help(format!(
+                "remove the `{word}` line, or choose {}",
+                choices.join(" or ")
+            )))
     }
 
     fn check_new_name(&self, name: &Name) -> Result<()> {

@@ -1,5 +1,7 @@
 //! Text → model: the pest grammar (`grammar/loss.pest`), the syntax tree, and lowering of
-//! indices, reductions and `let`s to one shared scalar expression graph.
+//! indices, reductions and `let`s to one shared scalar expression graph, with the settings a
+//! file may write (`weight_decay` into the loss; `optimizer`, `momentum`, `rho_ratio` into
+//! [`Settings`], for the caller to combine with the command line's flags).
 
 mod ast;
 mod lower;

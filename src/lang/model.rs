@@ -5,6 +5,7 @@ use num_rational::BigRational;
 use num_traits::Zero;
 
 use crate::expr::{Graph, Id, VarId};
+use crate::series::Method;
 
 /// A loss lowered to scalar form.
 ///
@@ -39,13 +40,29 @@ pub struct Model {
 }
 
 /// `optimizer = …`, `momentum = …`, `rho_ratio = …` lines, each with the 1-based line it is on.
+///
+/// Each is `None` when the file has no such line (a bare expression has none). The lowering
+/// checks each value on its own (a known method, 0 ≤ β < 1) and against the file's `optimizer`
+/// line when there is one; without it, a `momentum` or `rho_ratio` line is kept for whichever
+/// method the command line chooses, and the library checks the combination then.
+///
+/// ```
+/// use eomderive::series::Method;
+/// use num_rational::BigRational;
+/// let text = "param u\noptimizer = heavy-ball\nmomentum = 0.5\nloss = u^2";
+/// let m = eomderive::lang::parse_str(text).unwrap();
+/// assert_eq!(m.settings.optimizer, Some((Method::HeavyBall, 2)));
+/// assert_eq!(m.settings.momentum, Some((BigRational::new(1.into(), 2.into()), 3)));
+/// assert_eq!(m.settings.rho_ratio, None);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Settings {
-    /// `optimizer = heavy-ball`.
-    pub optimizer: Option<(crate::series::Method, usize)>,
-    /// `momentum = 0.9` (β).
+    /// `optimizer = NAME`: the method (`gd`, `heavy-ball`, `nesterov`, `extragradient`, `sam`)
+    /// and its line.
+    pub optimizer: Option<(Method, usize)>,
+    /// `momentum = β`: β of heavy-ball and Nesterov, exact and in [0, 1), and its line.
     pub momentum: Option<(BigRational, usize)>,
-    /// `rho_ratio = 1` (SAM's ρ = r η).
+    /// `rho_ratio = r`: SAM's r = ρ/η (any sign), exact, and its line.
     pub rho_ratio: Option<(BigRational, usize)>,
 }
 
