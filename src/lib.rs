@@ -548,7 +548,8 @@ fn series_error(e: series::SeriesError) -> Error {
 /// The optimizer a derivation describes: the options' method and parameter, else the loss
 /// file's `optimizer`, `momentum` and `rho_ratio` lines, else GD; the parameter's default where
 /// neither gives it. A parameter that the method does not have, and a momentum outside
-/// [0, 1), are errors that name where they were given.
+/// [0, 1), are errors that name where they were given (a file's parameter line is set aside
+/// when the options choose a method without that parameter).
 ///
 /// ```
 /// use eomderive::{resolve_optimizer, lang::Settings, series::Method, Options};
@@ -583,6 +584,10 @@ pub fn resolve_optimizer(options: &Options, settings: &Settings) -> Result<Optim
             (None, None) => None,
         };
         let Some((v, whence)) = given else { continue };
+        // A file's `momentum` line does not bind a method the command line chose instead.
+        if flag.is_none() && options.method.is_some() && method.parameter() != Some(p) {
+            continue;
+        }
         if method.parameter() != Some(p) {
             let (applies, help) = match p {
                 Parameter::Momentum => (

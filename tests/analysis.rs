@@ -243,7 +243,8 @@ fn invariances_of_the_examples() {
     );
 }
 
-/// ∇Φ by central differences of the potential (built from the loss's gradient numerically).
+/// ∇Φ by central differences of the potential (built from the loss's gradient numerically):
+/// ¼‖g‖² for GD, c‖g‖²/2 for an optimizer whose ξ_1 is c H g.
 #[test]
 fn xi_1_is_the_gradient_of_a_quarter_gradient_norm_squared() {
     for path in examples() {
@@ -257,7 +258,10 @@ fn xi_1_is_the_gradient_of_a_quarter_gradient_norm_squared() {
         let g = Program::compile(&d.model.graph, &d.gradient);
         let xi = Program::compile(&d.model.graph, &d.xi[0]);
         let x = d.evaluation.as_ref().unwrap().point.clone();
-        let phi = |x: &[f64]| g.eval(x).unwrap().iter().map(|v| v * v).sum::<f64>() / 4.0;
+        // ξ_1 = c H g = ∇(c ‖g‖²/2), c = 1/2 for GD and the optimizer's own otherwise.
+        let table = eomderive::series::optimizer_series(&d.optimizer, 1).unwrap();
+        let c = eomderive::numeric::to_f64(&table.xi[0][0].1);
+        let phi = |x: &[f64]| c * g.eval(x).unwrap().iter().map(|v| v * v).sum::<f64>() / 2.0;
         let want = xi.eval(&x).unwrap();
         for i in 0..x.len() {
             let h = 1e-5 * (1.0 + x[i].abs());

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use common::{examples, initial, snapshot_settings, stem};
 use eomderive::expr::{Diff, Id, VarId};
 use eomderive::numeric::Program;
-use eomderive::{derive, generic, render, Options};
+use eomderive::{derive, render, Options};
 use num_rational::BigRational;
 use num_traits::Zero;
 
@@ -146,13 +146,14 @@ fn elementary(
 #[test]
 fn loss_specific_terms_equal_the_tree_form_with_derivative_tensors() {
     let order = 4;
-    let s = generic(order).unwrap();
     for path in examples() {
         let m = common::load(&path);
         let x = initial(&m);
         let n = m.params.len();
         let tensors: Vec<Vec<f64>> = (0..=order).map(|k| derivative_tensor(&m, &x, k)).collect();
         let d = common::derive_example(&path, order);
+        // The table of the file's optimizer (GD's unless it names another).
+        let s = eomderive::series::optimizer_series(&d.optimizer, order).unwrap();
         let ev = d.evaluation.unwrap();
         for k in 1..=order {
             let mut want = vec![0.0; n];
@@ -208,7 +209,7 @@ fn first_order_term_is_half_hessian_times_gradient() {
         let grad_reg = Diff::new(n).gradient(&mut m.graph, reg);
         let x = initial(&m);
         let want = Program::compile(&m.graph, &grad_reg).eval(&x).unwrap();
-        let d = common::derive_example(&path, 1);
+        let d = common::derive_example_gd(&path, 1);
         let got = &d.evaluation.unwrap().xi[0];
         for i in 0..n {
             assert!(

@@ -7,15 +7,16 @@ mod common;
 use common::{examples, initial, perturbed, stem};
 use eomderive::lang::Source;
 use eomderive::numeric::{tree_xi, Eom, Program, VectorField};
-use eomderive::{derive, generic, Options};
+use eomderive::{derive, Options};
 use nalgebra::DVector;
 
 #[test]
 fn symbolic_counter_terms_equal_the_taylor_tree_route() {
     let order = 4;
-    let s = generic(order).unwrap();
     for path in examples() {
         let d = common::derive_example(&path, order);
+        // The table of the file's optimizer (GD's unless it names another).
+        let s = eomderive::series::optimizer_series(&d.optimizer, order).unwrap();
         let gradient = Program::compile(&d.model.graph, &d.gradient);
         let symbolic: Vec<Id> = d.xi.iter().flatten().copied().collect();
         let symbolic = Program::compile(&d.model.graph, &symbolic);

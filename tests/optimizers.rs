@@ -163,7 +163,7 @@ fn the_truncated_eom_satisfies_the_defining_relation_to_its_order() {
 #[test]
 fn momentum_zero_gives_gds_counter_terms() {
     for path in examples() {
-        let gd = common::derive_example(&path, 3);
+        let gd = common::derive_example_gd(&path, 3);
         for m in [Method::HeavyBall, Method::Nesterov] {
             let d = derive(&source(&path), &options(m, Some(q(0, 1)), 3)).unwrap();
             let (a, b) = (

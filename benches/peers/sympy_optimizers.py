@@ -53,9 +53,10 @@ hand below, parameters in declaration order, at the files' initial points):
   together; a first run over it is killed and reported as ``timeout >Ns``,
   and higher K for that optimizer and loss are skipped.  β = 9/10
   (heavy-ball, nesterov), r = 1 (sam).  The optimizer/loss chains run
-  ``--jobs`` at a time (default 2: the default run takes about ten minutes on
-  two idle cores; ``--jobs 1`` gives the quietest timings); progress goes to
-  standard error.
+  ``--jobs`` at a time (default 2; ``--jobs 1`` gives the quietest timings);
+  the default run took 12½ minutes on a busy two-core machine, about half of
+  it the twelve cases that run out of budget (logistic and tanh_net at K = 4,
+  scale_invariant at K = 3).  Progress goes to standard error.
 * sympy ops: operations of the cse'd program (sympy_peer.py's count: an
   n-term sum or product n−1, a power or a division 1, a call 1).
 * eomderive s: eomderive's own ``stats.derive_seconds`` (best of ``--repeat``
@@ -93,8 +94,10 @@ and asserted after the tables):
 * with an eomderive that has ``--optimizer``: its ``evaluation.gradient`` and
   ``evaluation.xi`` agree to 1e-9 relative (relative to the largest component
   of that ξ_k); with ``--generic --order 4 --optimizer <name> --format json``
-  its k = 1, 2, 3 tree coefficients equal the ones derived here (k = 1, 2 are
-  the closed forms above), after ``simplify``.
+  (β left symbolic; ``--rho-ratio 1`` for sam) its k = 1, 2, 3 tree
+  coefficients (``tree`` in bracket notation, ``coefficient`` parsed with
+  convert_xor) equal the ones derived here (k = 1, 2 are the closed forms
+  above), after ``simplify``.  The JSON field ``leading`` is not read.
 
 Running
 -------
@@ -112,8 +115,9 @@ optimizer (loss, K, sympy s, sympy ops, eomderive s, max rel diff).
 ``--symbolic`` keeps β and r as Symbols in the timed derivation too (the
 values are then taken at β = 9/10, r = 1).  ``gd`` (plain gradient descent,
 eomderive run without ``--optimizer``) is a baseline outside the default
-list; it is the derivation of sympy_peer.py done by this script's route.  Timings depend on the machine:
-note its core count when quoting them (the derivation is single-threaded).
+list; it is the derivation of sympy_peer.py done by this script's route.
+Timings depend on the machine: note its core count and load when quoting
+them (each derivation is single-threaded).
 """
 
 import argparse
@@ -128,7 +132,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from fractions import Fraction
 from random import Random
 
 import sympy
@@ -1166,7 +1169,10 @@ def main():
     for method in methods:
         par = {"heavy-ball": " β = 9/10", "nesterov": " β = 9/10", "sam": " ρ = 1·η",
                "extragradient": "", "gd": " (plain GD, the baseline)"}[method]
-        mode = " (β, r symbolic in the derivation)" if args.symbolic else ""
+        mode = ""
+        if args.symbolic:
+            mode = " (β and r symbols in the derivation, values at β = 9/10, r = 1)"
+            par = ""
         print()
         eom.probe(method)
         print(f"\n### {method}{par}{mode}\n")

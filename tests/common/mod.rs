@@ -52,6 +52,16 @@ pub fn derive_example(p: &std::path::Path, order: usize) -> eomderive::Derivatio
     eomderive::derive(&source(p), &options).unwrap()
 }
 
+/// An example derived to `order` for plain GD, whatever optimizer its file names.
+pub fn derive_example_gd(p: &std::path::Path, order: usize) -> eomderive::Derivation {
+    let options = eomderive::Options {
+        order,
+        method: Some(eomderive::series::Method::Gd),
+        ..Default::default()
+    };
+    eomderive::derive(&source(p), &options).unwrap()
+}
+
 /// A loss written inline, derived to `order` with default options otherwise.
 pub fn derive_inline(text: &str, order: usize) -> eomderive::Derivation {
     let options = eomderive::Options {
