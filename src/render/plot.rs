@@ -183,6 +183,7 @@ fn order_name(k: usize) -> String {
 
 /// The SVG document: two panels, and one more per tracked quantity.
 pub fn plot_svg(check: &Check) -> String {
+    let run = super::run_label(check.optimizer);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -203,9 +204,9 @@ pub fn plot_svg(check: &Check) -> String {
         };
         p.frame(
             &mut out,
-            &format!("distance to GD along the run (η = {})", check.lr),
-            "GD step n",
-            "error ‖θ_EoM − θ_GD‖",
+            &format!("distance to {run} along the run (η = {})", check.lr),
+            &format!("{run} step n"),
+            &format!("error ‖θ_EoM − θ_{run}‖"),
         );
         for (k, traj) in check.trajectories.iter().enumerate() {
             let pts: Vec<String> = traj
@@ -234,7 +235,7 @@ pub fn plot_svg(check: &Check) -> String {
             &mut out,
             &format!("error at T = {} against η", check.horizon),
             "learning rate η (log)",
-            "error ‖θ_EoM − θ_GD‖",
+            &format!("error ‖θ_EoM − θ_{run}‖"),
         );
         for k in 0..orders {
             let pts: Vec<(f64, f64)> = check
@@ -289,7 +290,7 @@ fn tracked_panel(out: &mut String, check: &Check, t: &Tracked, x0: f64) {
     p.frame(
         out,
         &format!("{} along the run (η = {})", t.label, check.lr),
-        "GD step n",
+        &format!("{} step n", super::run_label(check.optimizer)),
         &t.label,
     );
     for (k, values) in t.eom.iter().enumerate() {
@@ -320,7 +321,7 @@ fn tracked_panel(out: &mut String, check: &Check, t: &Tracked, x0: f64) {
     let mut entries = vec![Entry {
         colour: GD_COLOUR,
         marker: true,
-        label: "GD".into(),
+        label: super::run_label(check.optimizer),
     }];
     entries.extend((0..t.eom.len()).map(|k| Entry {
         colour: COLOURS[k % 8],

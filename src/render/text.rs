@@ -361,13 +361,15 @@ fn tracked_table(s: &mut String, c: &crate::numeric::Check, t: &crate::numeric::
             format!("K={k}")
         }
     };
-    let mut header = format!("  {:<9}", "step");
+    let run = run_label(c.optimizer);
+    let width = run.chars().count().max(9);
+    let mut header = format!("  {:<width$}", "step");
     for &i in &steps {
         header.push_str(&format!(" {i:>14}"));
     }
     let _ = writeln!(s, "{header}");
     let mut line = |label: String, values: &[Option<f64>]| {
-        let mut l = format!("  {label:<9}");
+        let mut l = format!("  {label:<width$}");
         for &i in &steps {
             let cell = values
                 .get(i)
@@ -378,7 +380,7 @@ fn tracked_table(s: &mut String, c: &crate::numeric::Check, t: &crate::numeric::
         }
         let _ = writeln!(s, "{l}");
     };
-    line(run_label(c.optimizer), &t.gd);
+    line(run.clone(), &t.gd);
     for (k, values) in t.eom.iter().enumerate() {
         line(name(k), values);
     }
@@ -393,7 +395,7 @@ fn tracked_table(s: &mut String, c: &crate::numeric::Check, t: &crate::numeric::
         .collect();
     let _ = writeln!(
         s,
-        "  largest |EoM − GD| along the run: {}",
+        "  largest |EoM − {run}| along the run: {}",
         deviations.join(", ")
     );
 }
