@@ -35,6 +35,15 @@ fn katex_renders_every_latex_output() {
         "generic order 6".into(),
         render::generic_latex(&generic(6).unwrap()),
     );
+    for m in eomderive::series::Method::ALL {
+        let symbolic = eomderive::series::Optimizer::new(m, None);
+        let s = eomderive::generic_optimizer(&symbolic, 4).unwrap();
+        push(format!("generic {m} order 4"), render::method_latex(&s));
+        let j: serde_json::Value = serde_json::from_str(&render::method_json(&s)).unwrap();
+        if m != eomderive::series::Method::Gd {
+            push(format!("{m} leading"), j["leading"]["latex"].as_str().unwrap().into());
+        }
+    }
     let g: serde_json::Value =
         serde_json::from_str(&render::generic_json(&generic(4).unwrap())).unwrap();
     for order in g["generic"].as_array().unwrap() {
