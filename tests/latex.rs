@@ -41,7 +41,10 @@ fn katex_renders_every_latex_output() {
         push(format!("generic {m} order 4"), render::method_latex(&s));
         let j: serde_json::Value = serde_json::from_str(&render::method_json(&s)).unwrap();
         if m != eomderive::series::Method::Gd {
-            push(format!("{m} leading"), j["leading"]["latex"].as_str().unwrap().into());
+            push(
+                format!("{m} leading"),
+                j["leading"]["latex"].as_str().unwrap().into(),
+            );
         }
     }
     let g: serde_json::Value =
