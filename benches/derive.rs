@@ -8,23 +8,13 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod timing;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use timing::median;
 
 use eomderive::{derive, derive_model, generic, Options, Simplify};
-
-/// Median wall time of `f`, repeated until about `budget` has passed (at least 3 runs).
-fn median(budget: Duration, mut f: impl FnMut()) -> Duration {
-    let mut times = Vec::new();
-    let start = Instant::now();
-    while times.len() < 3 || (start.elapsed() < budget && times.len() < 200) {
-        let t = Instant::now();
-        f();
-        times.push(t.elapsed());
-    }
-    times.sort();
-    times[times.len() / 2]
-}
 
 fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));

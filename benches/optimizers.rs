@@ -7,24 +7,14 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod timing;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use timing::median;
 
 use eomderive::series::{method_series, optimizer_series, Method, Optimizer};
 use eomderive::{derive_model, Options};
-
-/// Median wall time of `f`, repeated until about `budget` has passed (at least 3 runs).
-fn median(budget: Duration, mut f: impl FnMut()) -> Duration {
-    let mut times = Vec::new();
-    let start = Instant::now();
-    while times.len() < 3 || (start.elapsed() < budget && times.len() < 200) {
-        let t = Instant::now();
-        f();
-        times.push(t.elapsed());
-    }
-    times.sort();
-    times[times.len() / 2]
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3

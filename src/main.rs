@@ -110,33 +110,12 @@ fn parse_method(s: &str) -> Result<Method, String> {
         return Ok(m);
     }
     let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
-    let close = Method::ALL
-        .iter()
-        .map(|m| m.name())
-        .find(|n| edit_distance(&name, n) <= 2 || (name.len() >= 3 && n.starts_with(&name)));
+    let close = eomderive::lang::close_method(&name).map(Method::name);
     let hint = close.map_or(String::new(), |n| format!("; did you mean `{n}`?"));
     Err(format!(
         "unknown optimizer `{s}`: the optimizers are {}{hint}",
         names.join(", ")
     ))
-}
-
-/// Levenshtein distance, for did-you-mean hints.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (prev + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            prev = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
 }
 
 fn parse_momentum(s: &str) -> Result<BigRational, String> {

@@ -214,7 +214,14 @@ fn method_names() -> String {
 
 /// The method a mistyped optimizer name probably meant: one that starts with it, else the
 /// closest within edit distance 2 (a swap of two adjacent letters counts 1). Case is ignored.
-fn close_method(word: &str) -> Option<Method> {
+///
+/// ```
+/// use eomderive::{lang::close_method, series::Method};
+/// assert_eq!(close_method("heavy_ball"), Some(Method::HeavyBall));
+/// assert_eq!(close_method("nest"), Some(Method::Nesterov));
+/// assert_eq!(close_method("lbfgs"), None);
+/// ```
+pub fn close_method(word: &str) -> Option<Method> {
     let word = word.to_lowercase();
     Method::ALL
         .into_iter()

@@ -9,6 +9,7 @@ mod model;
 mod point;
 mod source;
 
+pub use lower::close_method;
 pub use model::{Model, Settings};
 pub use point::{parse_exact, parse_point};
 pub use source::Source;
