@@ -368,7 +368,11 @@ impl MethodSeries {
     }
 
     /// The coefficients at the parameter's value (`None`: the method has no parameter, or
-    /// s = 0), zeros dropped. Errors at β = 1, where the series has a pole.
+    /// s = 0), zeros dropped.
+    ///
+    /// # Panics
+    /// At s = 1 for a momentum method, where the series has a pole ([`Parameter::refuse`]
+    /// says so before).
     pub fn at(&self, value: Option<&BigRational>) -> GenericSeries {
         let zero = BigRational::zero();
         let at = value.unwrap_or(&zero);
