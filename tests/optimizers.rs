@@ -244,8 +244,37 @@ fn the_generic_form_keeps_the_parameter_as_a_symbol() {
         out,
         "optimizer: heavy-ball (momentum β), dθ/dt = -1/(1 - β) g - η ξ_1 - η^2 ξ_2 - ...\n\
          ξ_1 = (1 + β)/(2(1 - β)³) H g\n\
-         ξ_2 = (1 + 10β + β²)/(12(1 - β)⁵) ∇³f(g, g) + (1 + 4β + β²)/(3(1 - β)⁵) H H g\n"
+         ξ_2 = (1 + 10β + β²)/(12(1 - β)⁵) ∇³f(g, g) + (1 + 4β + β²)/(3(1 - β)⁵) H H g\n\
+         in the time of the effective learning rate η_eff = η/(1 - β) (τ = n η_eff): \
+         dθ/dτ = -g - η_eff ξ̃_1 - η_eff^2 ξ̃_2 - ...\n  \
+         ξ̃_1 = (1 + β)/(2(1 - β)) H g\n  \
+         ξ̃_2 = (1 + 10β + β²)/(12(1 - β)²) ∇³f(g, g) + (1 + 4β + β²)/(3(1 - β)²) H H g\n"
     );
+    // GD's regulariser times (1 + β)/(1 − β), as DESIGN §2.4 says; JSON carries the same.
+    let (_, out, _) = run(&[
+        "--generic",
+        "--order",
+        "1",
+        "--optimizer",
+        "heavy-ball",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["effective_lr"][0]["terms"][0]["coefficient"],
+        "(1 + beta)/(2*(1 - beta))"
+    );
+    let (_, out, _) = run(&[
+        "--generic",
+        "--order",
+        "1",
+        "--optimizer",
+        "sam",
+        "--format",
+        "json",
+    ]);
+    assert!(!out.contains("effective_lr"));
     let (_, out, _) = run(&[
         "--generic",
         "--order",

@@ -317,6 +317,10 @@ struct GenericOutput {
     leading: Option<Leading>,
     order: usize,
     generic: Vec<GenericOrder>,
+    /// For a momentum method: ξ̃_k = (1 − β)^{k+1} ξ_k, the terms in the time of the effective
+    /// learning rate η/(1 − β) (dθ/dτ = −g − Σ η_eff^k ξ̃_k).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    effective_lr: Option<Vec<GenericOrder>>,
 }
 
 /// F_0 = coefficient · g (DESIGN.md §2.4), for an optimizer other than GD.
@@ -372,25 +376,32 @@ pub fn method_json(series: &MethodSeries) -> String {
             }
         }),
         order: series.xi.len(),
-        generic: series
-            .xi
-            .iter()
-            .enumerate()
-            .map(|(k, terms)| GenericOrder {
-                k: k + 1,
-                terms: terms
-                    .iter()
-                    .map(|(t, c)| GenericTerm {
-                        coefficient: coefficient::whole(c, m, Syntax::Sympy),
-                        tree: series.forest.bracket(*t),
-                        text: trees::text(&series.forest, *t),
-                        latex: trees::latex(&series.forest, *t),
-                    })
-                    .collect(),
-            })
-            .collect(),
+        generic: orders(series),
+        effective_lr: series.in_effective_time().map(|e| orders(&e)),
     };
     to_string(&out)
+}
+
+/// Per ξ_k, each tree's coefficient (a SymPy expression), bracket, text and LaTeX.
+fn orders(series: &MethodSeries) -> Vec<GenericOrder> {
+    let m = series.method;
+    series
+        .xi
+        .iter()
+        .enumerate()
+        .map(|(k, terms)| GenericOrder {
+            k: k + 1,
+            terms: terms
+                .iter()
+                .map(|(t, c)| GenericTerm {
+                    coefficient: coefficient::whole(c, m, Syntax::Sympy),
+                    tree: series.forest.bracket(*t),
+                    text: trees::text(&series.forest, *t),
+                    latex: trees::latex(&series.forest, *t),
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// `{"name": "heavy-ball", "momentum": "9/10"}`; the symbol (`beta`, `r`) when symbolic.

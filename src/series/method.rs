@@ -342,6 +342,54 @@ pub struct MethodSeries {
 }
 
 impl MethodSeries {
+    /// The same equation of motion in the time of the effective learning rate: with M_1 the
+    /// drift (F_0 = −g/M_1; M_1 = 1 − β for the momentum methods), η_eff = η/M_1 and
+    /// τ = t/M_1 = n η_eff, dθ/dτ = −g − Σ_k η_eff^k ξ̃_k with ξ̃_k = M_1^{k+1} ξ_k: the form in
+    /// which momentum's terms are compared with GD's (Ghosh et al., ICLR 2023).
+    /// `None` for a method whose drift is 1 (the form would be the same).
+    ///
+    /// ```
+    /// use eomderive::series::{method_series, Method, RatFn};
+    /// let s = method_series(Method::HeavyBall, 1).unwrap().in_effective_time().unwrap();
+    /// // (1 + β)/(2(1 − β)): GD's ½ times (1 + β)/(1 − β).
+    /// let half = num_rational::BigRational::new(1.into(), 2.into());
+    /// let want = (RatFn::one() + RatFn::symbol()).scale(&half).over_one_minus(1);
+    /// assert_eq!(s.xi[0][0].1, want.normalized());
+    /// assert_eq!(s.leading, RatFn::one());
+    /// ```
+    pub fn in_effective_time(&self) -> Option<MethodSeries> {
+        let (c, k) = self.method.scheme().drift().monomial()?;
+        if k == 0 && c == BigRational::one() {
+            return None;
+        }
+        // M_1^{j}: c^j (1 − s)^{jk}, or its value when the parameter is given.
+        let power = |j: i32| -> RatFn {
+            let symbolic = RatFn::constant(pow(&c, j)).over_one_minus(-j * k);
+            match &self.parameter {
+                None => symbolic,
+                Some(v) => RatFn::constant(symbolic.eval(v).expect("a polynomial in s")),
+            }
+        };
+        Some(MethodSeries {
+            method: self.method,
+            parameter: self.parameter.clone(),
+            forest: self.forest.clone(),
+            leading: (&self.leading * &power(1)).normalized(),
+            xi: self
+                .xi
+                .iter()
+                .enumerate()
+                .map(|(i, terms)| {
+                    let m = power(i as i32 + 2);
+                    terms
+                        .iter()
+                        .map(|(t, x)| (*t, (x * &m).normalized()))
+                        .collect()
+                })
+                .collect(),
+        })
+    }
+
     /// Numeric coefficients (at `parameter`) in the symbolic form's type, so that one
     /// renderer prints both.
     pub fn from_numbers(
@@ -694,6 +742,10 @@ fn moment<C: Coefficient>(moments: &mut Vec<C>, keep: &[C], m: usize) -> C {
         moments.push(one::<C>().plus(&sum.scale(&-BigRational::one())));
     }
     moments[m - 1].clone()
+}
+
+fn pow(c: &BigRational, j: i32) -> BigRational {
+    (0..j).fold(BigRational::one(), |acc, _| acc * c)
 }
 
 fn binomial(n: usize, k: usize) -> i64 {
