@@ -223,6 +223,9 @@ fn method_names() -> String {
 /// ```
 pub fn close_method(word: &str) -> Option<Method> {
     let word = word.to_lowercase();
+    if word.is_empty() {
+        return None;
+    }
     Method::ALL
         .into_iter()
         .filter_map(|m| {

@@ -376,7 +376,10 @@ pub fn check_method(
             let runs = lrs.iter().zip(&gd_runs).enumerate();
             runs.map(move |(j, (&(eta, _), run))| (k, eta, 1 << j, run))
         })
-        .map(|(k, eta, stride, run)| local_row(eom, run, eta, k, options.steps, stride, tol))
+        .map(|(k, eta, stride, run)| {
+            let who = label(stepper);
+            local_row(eom, run, &who, eta, k, options.steps, stride, tol)
+        })
         .collect();
     let tracked = observables
         .iter()
@@ -461,9 +464,11 @@ fn warm_start(
 
 /// Predicted against measured local error at `steps` iterates of one GD run, every
 /// `stride`-th one from θ_0 (the same times at every η, see [`LocalRow`]).
+#[allow(clippy::too_many_arguments)]
 fn local_row(
     eom: &Eom,
     run: &Descent,
+    who: &str,
     eta: f64,
     k: usize,
     steps: usize,
@@ -482,7 +487,7 @@ fn local_row(
     // The last iterate needed is θ_{(N−1)·stride + 1}.
     if steps == 0 || run.iterates.len() < (steps - 1) * stride + 2 {
         row.failure = Some(format!(
-            "GD {}",
+            "{who} {}",
             run.failure.as_deref().unwrap_or("took too few steps")
         ));
         return row;

@@ -276,10 +276,13 @@ fn cold_table(s: &mut String, c: &crate::numeric::Check) {
         line.push_str(&format!(" {cell:>12}"));
     }
     let slope = c.cold_slope.map_or("-".into(), |v| format!("{v:.2}"));
-    let _ = writeln!(
-        s,
-        "{line}  {slope} (an O(η) offset: what the usual start costs at every order)"
-    );
+    let caption = match c.cold_slope {
+        Some(v) if (v - 1.0).abs() <= 0.3 => {
+            "an O(η) offset: what the usual start costs at every order"
+        }
+        _ => "not yet O(η): the transient β^n has not died out over the run; take more steps",
+    };
+    let _ = writeln!(s, "{line}  {slope} ({caption})");
     for r in &c.cold_start {
         if let Some(f) = &r.failure {
             let _ = writeln!(s, "  zero-velocity start, η = {}: {f}", r.lr);

@@ -100,6 +100,15 @@ impl Parameter {
                     "the momentum must be in [0, 1) (got {value}); β = 1 never forgets a step and has no equation of motion"
                 ))
             }
+            // 1 − β below 10⁻¹², and the leading coefficient 1/(1 − β) and the series' radius
+            // (1 − √β)² are beyond what the numeric layer's floats can carry.
+            Parameter::Momentum
+                if BigRational::one() - value < BigRational::new(1.into(), 10i64.pow(12).into()) =>
+            {
+                Some(format!(
+                    "the momentum {value} is too close to 1: 1 - β must be at least 1e-12 (the series in η then converges only for η λ below (1 - √β)², about 1e-25)"
+                ))
+            }
             _ => None,
         }
     }
