@@ -409,7 +409,9 @@ pub fn check(derivation: &Derivation, options: &numeric::CheckOptions) -> Result
     // replaced by one well inside, and the report says so.
     let requested = options.lr;
     let lr = match &derivation.radius {
-        Some(r) if requested > 0.5 * r.max_lr && r.max_lr > 0.0 => round_down(0.25 * r.max_lr),
+        Some(r) if requested > 0.5 * r.asymptotic_lr && r.asymptotic_lr > 0.0 => {
+            round_down(0.25 * r.asymptotic_lr)
+        }
         _ => requested,
     };
     let options = &numeric::CheckOptions { lr, ..*options };

@@ -195,6 +195,10 @@ pub struct Radius {
     pub lambda_max: f64,
     /// radius / λ_max: the η past which the series diverges there.
     pub max_lr: f64,
+    /// The η below which successive orders shrink as they should there (the check runs
+    /// under half of it): `max_lr`, except for SAM with |r| > 1, whose coefficients grow like
+    /// |r|^{k/2} until ηλ ≈ 1/|r|, well inside its radius 1/√|r|.
+    pub asymptotic_lr: f64,
 }
 
 impl Radius {
@@ -227,14 +231,22 @@ impl Radius {
             .iter()
             .fold(0.0f64, |a, v| a.max(v.abs()));
         let radius = series_radius(optimizer);
+        let scale = match (optimizer.method, optimizer.value().as_ref().map(to_f64)) {
+            (crate::series::Method::Sam, Some(r)) if r.abs() > 1.0 => radius.min(1.0 / r.abs()),
+            _ => radius,
+        };
+        let per = |x: f64| {
+            if lambda_max > 0.0 {
+                x / lambda_max
+            } else {
+                f64::INFINITY
+            }
+        };
         Some(Radius {
             radius,
             lambda_max,
-            max_lr: if lambda_max > 0.0 {
-                radius / lambda_max
-            } else {
-                f64::INFINITY
-            },
+            max_lr: per(radius),
+            asymptotic_lr: per(scale),
         })
     }
 }

@@ -212,7 +212,7 @@ pub fn json(d: &Derivation) -> String {
             .map(|((name, expr), (_, latex))| Binding { name, expr, latex })
             .collect(),
         radius: d.radius.map(|r| {
-            serde_json::json!({"radius": r.radius, "lambda_max": r.lambda_max, "max_lr": r.max_lr})
+            serde_json::json!({"radius": r.radius, "lambda_max": r.lambda_max, "max_lr": r.max_lr, "asymptotic_lr": r.asymptotic_lr})
         }),
         evaluation: d.evaluation.as_ref().map(|ev| Evaluation {
             at: m
