@@ -437,3 +437,22 @@ fn the_checks_json_carries_the_zero_velocity_start() {
         assert!((s.as_f64().unwrap() - (k as f64 + 1.0)).abs() < 0.15, "{s}");
     }
 }
+
+#[test]
+fn sam_with_a_large_ratio_is_checked_where_its_series_is_asymptotic() {
+    for r in [q(-1000, 1), q(40, 1), q(-1, 4)] {
+        let d = derive(
+            &Source::inline("param u = 1\nloss = u^2/2 + u^4/12"),
+            &options(Method::Sam, Some(r.clone()), 2),
+        )
+        .unwrap();
+        let c = check(&d, &CheckOptions::default()).unwrap();
+        for (k, s) in c.slopes.iter().enumerate() {
+            let s = s.unwrap();
+            assert!(
+                (s - (k as f64 + 1.0)).abs() <= 0.15,
+                "r = {r}: K = {k} slope {s}"
+            );
+        }
+    }
+}
