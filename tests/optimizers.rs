@@ -69,7 +69,12 @@ fn every_optimizer_tracks_its_own_iterates_on_every_example() {
             if method.history() == 2 {
                 let r = d.radius.expect("a momentum method reports its radius");
                 assert!(c.lr <= 0.5 * r.max_lr, "{what}: η inside the radius");
-                assert_eq!(c.requested_lr.is_some(), c.lr != lr);
+                // Lowered exactly when the asked η was past half the asymptotic range.
+                assert_eq!(
+                    c.requested_lr,
+                    (lr > 0.5 * r.asymptotic_lr).then_some(lr),
+                    "{what}"
+                );
                 // The zero-velocity start: an O(η) offset, far above the warm start's error.
                 assert_eq!(c.cold_start.len(), 4);
                 for (cold, warm) in c
@@ -454,5 +459,27 @@ fn sam_with_a_large_ratio_is_checked_where_its_series_is_asymptotic() {
                 "r = {r}: K = {k} slope {s}"
             );
         }
+    }
+}
+
+/// The generic tables of every optimizer to ξ_4, symbolic, as reviewed snapshots: ξ_1 and ξ_2
+/// are DESIGN §2.4's closed forms (tests/optimizer_series.rs), ξ_1..ξ_3 agree with the SymPy
+/// derivation of benches/peers/sympy_optimizers.py, and ξ_4 passes the defining-relation test
+/// above.
+#[test]
+fn generic_tables_of_every_optimizer() {
+    for m in [
+        Method::HeavyBall,
+        Method::Nesterov,
+        Method::Extragradient,
+        Method::Sam,
+    ] {
+        let s = eomderive::generic_optimizer(&Optimizer::new(m, None), 4).unwrap();
+        common::snapshot_settings().bind(|| {
+            insta::assert_snapshot!(
+                format!("generic_{}", m.name()),
+                eomderive::render::method_text(&s)
+            );
+        });
     }
 }
