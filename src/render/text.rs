@@ -145,32 +145,27 @@ pub fn method_text(series: &MethodSeries) -> String {
             signed_parts(&[(true, c, "g".into())])
         );
     }
-    for (k, terms) in series.xi.iter().enumerate() {
-        let terms: Vec<_> = terms
-            .iter()
-            .map(|(t, c)| {
-                let (negative, magnitude) = coefficient::split(c, m, Syntax::Text);
-                (negative, magnitude, trees::text(&series.forest, *t))
-            })
-            .collect();
-        let _ = writeln!(s, "ξ_{} = {}", k + 1, signed_parts(&terms));
-    }
+    // One line per ξ_k: `label(k) = Σ c τ`.
+    let write = |s: &mut String, series: &MethodSeries, label: &dyn Fn(usize) -> String| {
+        for (k, terms) in series.xi.iter().enumerate() {
+            let terms: Vec<_> = terms
+                .iter()
+                .map(|(t, c)| {
+                    let (negative, magnitude) = coefficient::split(c, m, Syntax::Text);
+                    (negative, magnitude, trees::text(&series.forest, *t))
+                })
+                .collect();
+            let _ = writeln!(s, "{} = {}", label(k + 1), signed_parts(&terms));
+        }
+    };
+    write(&mut s, series, &|k| format!("ξ_{k}"));
     if let Some(e) = series.in_effective_time() {
         let _ = writeln!(
             s,
             "in the time of the effective learning rate η_eff = η/(1 - β) (τ = n η_eff): \
              dθ/dτ = -g - η_eff ξ̃_1 - η_eff^2 ξ̃_2 - ..."
         );
-        for (k, terms) in e.xi.iter().enumerate() {
-            let terms: Vec<_> = terms
-                .iter()
-                .map(|(t, c)| {
-                    let (negative, magnitude) = coefficient::split(c, m, Syntax::Text);
-                    (negative, magnitude, trees::text(&e.forest, *t))
-                })
-                .collect();
-            let _ = writeln!(s, "  ξ̃_{} = {}", k + 1, signed_parts(&terms));
-        }
+        write(&mut s, &e, &|k| format!("  ξ̃_{k}"));
     }
     s
 }
