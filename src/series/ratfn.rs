@@ -25,8 +25,11 @@ use num_traits::{One, Signed, Zero};
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RatFn {
-    /// Coefficients of p, ascending powers of s, without trailing zeros.
-    num: Vec<BigRational>,
+    /// Integer coefficients of den · p, ascending powers of s, without trailing zeros; their
+    /// content and `den` are coprime (so equal (p, e) have equal fields).
+    num: Vec<BigInt>,
+    /// The common denominator of p's coefficients, positive.
+    den: BigInt,
     /// e.
     pole: i32,
 }
@@ -36,6 +39,7 @@ impl RatFn {
     pub fn zero() -> RatFn {
         RatFn {
             num: Vec::new(),
+            den: BigInt::one(),
             pole: 0,
         }
     }
@@ -47,20 +51,32 @@ impl RatFn {
 
     /// A constant.
     pub fn constant(c: BigRational) -> RatFn {
-        RatFn::from_coefficients(vec![c], 0)
+        RatFn::from_parts(vec![c.numer().clone()], c.denom().clone(), 0)
     }
 
     /// The parameter s itself.
     pub fn symbol() -> RatFn {
-        RatFn::from_coefficients(vec![BigRational::zero(), BigRational::one()], 0)
+        RatFn::from_parts(vec![BigInt::zero(), BigInt::one()], BigInt::one(), 0)
     }
 
-    fn from_coefficients(mut num: Vec<BigRational>, pole: i32) -> RatFn {
+    /// num/den over (1 − s)^pole, brought to the canonical fields.
+    fn from_parts(mut num: Vec<BigInt>, mut den: BigInt, pole: i32) -> RatFn {
         while num.last().is_some_and(Zero::is_zero) {
             num.pop();
         }
-        let pole = if num.is_empty() { 0 } else { pole };
-        RatFn { num, pole }
+        if num.is_empty() {
+            return RatFn::zero();
+        }
+        if den.is_negative() {
+            den = -den;
+            num.iter_mut().for_each(|c| *c = -&*c);
+        }
+        let g = num.iter().fold(den.clone(), |g, c| g.gcd(c));
+        if !g.is_one() {
+            num.iter_mut().for_each(|c| *c /= &g);
+            den /= &g;
+        }
+        RatFn { num, den, pole }
     }
 
     /// Whether this is 0.
@@ -75,8 +91,11 @@ impl RatFn {
     }
 
     /// The numerator's coefficients, ascending powers of s.
-    pub fn numerator(&self) -> &[BigRational] {
-        &self.num
+    pub fn numerator(&self) -> Vec<BigRational> {
+        self.num
+            .iter()
+            .map(|c| BigRational::new(c.clone(), self.den.clone()))
+            .collect()
     }
 
     /// e, the power of (1 − s) in the denominator.
@@ -86,30 +105,33 @@ impl RatFn {
 
     /// This times a constant.
     pub fn scale(&self, c: &BigRational) -> RatFn {
-        RatFn::from_coefficients(self.num.iter().map(|a| a * c).collect(), self.pole)
+        RatFn::from_parts(
+            self.num.iter().map(|a| a * c.numer()).collect(),
+            &self.den * c.denom(),
+            self.pole,
+        )
     }
 
     /// This divided by (1 − s)^k.
     pub fn over_one_minus(&self, k: i32) -> RatFn {
+        if self.is_zero() {
+            return RatFn::zero();
+        }
         RatFn {
-            num: self.num.clone(),
-            pole: if self.num.is_empty() {
-                0
-            } else {
-                self.pole + k
-            },
+            pole: self.pole + k,
+            ..self.clone()
         }
     }
 
     /// The same value with the numerator's factors (1 − s) cancelled and no (1 − s) left in
     /// the numerator (e ≥ 0 unless p vanishes at 1).
     pub fn normalized(&self) -> RatFn {
-        let RatFn { mut num, mut pole } = self.reduced();
-        while pole < 0 {
-            num = times_one_minus(&num);
-            pole += 1;
+        let mut r = self.reduced();
+        while r.pole < 0 {
+            r.num = times_one_minus(&r.num);
+            r.pole += 1;
         }
-        RatFn::from_coefficients(num, pole)
+        RatFn::from_parts(r.num, r.den, r.pole)
     }
 
     /// The value as c (1 − s)^k, when it is one (`(c, k)`): the shape of a method's drift.
@@ -123,17 +145,17 @@ impl RatFn {
     /// ```
     pub fn monomial(&self) -> Option<(BigRational, i32)> {
         let r = self.reduced();
-        (r.num.len() == 1).then(|| (r.num[0].clone(), -r.pole))
+        (r.num.len() == 1).then(|| (BigRational::new(r.num[0].clone(), r.den.clone()), -r.pole))
     }
 
     /// Cancels every factor (1 − s) of the numerator into e (which may become negative).
     fn reduced(&self) -> RatFn {
         let mut num = self.num.clone();
         let mut pole = self.pole;
-        while !num.is_empty() && num.iter().sum::<BigRational>().is_zero() {
+        while !num.is_empty() && num.iter().sum::<BigInt>().is_zero() {
             // p(s) = (1 − s) q(s): synthetic division by (s − 1), then q = −quotient.
-            let mut quotient = vec![BigRational::zero(); num.len() - 1];
-            let mut carry = BigRational::zero();
+            let mut quotient = vec![BigInt::zero(); num.len() - 1];
+            let mut carry = BigInt::zero();
             for k in (1..num.len()).rev() {
                 carry += &num[k];
                 quotient[k - 1] = -carry.clone();
@@ -141,7 +163,7 @@ impl RatFn {
             num = quotient;
             pole -= 1;
         }
-        RatFn::from_coefficients(num, pole)
+        RatFn::from_parts(num, self.den.clone(), pole)
     }
 
     /// The value at s = `at`; `None` at s = 1 when e > 0.
@@ -151,7 +173,8 @@ impl RatFn {
             .num
             .iter()
             .rev()
-            .fold(BigRational::zero(), |acc, c| acc * at + c);
+            .fold(BigRational::zero(), |acc, c| acc * at + BigRational::from_integer(c.clone()))
+            / BigRational::from_integer(n.den.clone());
         let base = BigRational::one() - at;
         if n.pole > 0 && base.is_zero() {
             return None;
@@ -177,27 +200,22 @@ impl RatFn {
         if n.num.is_empty() {
             return (BigRational::zero(), Vec::new(), 0);
         }
-        let lcm = n.num.iter().fold(BigInt::one(), |l, c| l.lcm(c.denom()));
-        let ints: Vec<BigInt> = n
+        let mut gcd = n.num.iter().fold(BigInt::zero(), |g, c| g.gcd(c));
+        if n
             .num
-            .iter()
-            .map(|c| (c * BigRational::from_integer(lcm.clone())).to_integer())
-            .collect();
-        let mut gcd = ints.iter().fold(BigInt::zero(), |g, c| g.gcd(c));
-        if ints
             .iter()
             .find(|c| !c.is_zero())
             .is_some_and(|c| c.is_negative())
         {
             gcd = -gcd;
         }
-        let q = ints.iter().map(|c| c / &gcd).collect();
-        (BigRational::new(gcd, lcm), q, n.pole)
+        let q = n.num.iter().map(|c| c / &gcd).collect();
+        (BigRational::new(gcd, n.den), q, n.pole)
     }
 }
 
-fn times_one_minus(p: &[BigRational]) -> Vec<BigRational> {
-    let mut out = vec![BigRational::zero(); p.len() + 1];
+fn times_one_minus(p: &[BigInt]) -> Vec<BigInt> {
+    let mut out = vec![BigInt::zero(); p.len() + 1];
     for (k, c) in p.iter().enumerate() {
         out[k] += c;
         out[k + 1] -= c;
@@ -217,19 +235,6 @@ fn pow(base: &BigRational, e: i32) -> BigRational {
     }
 }
 
-/// Brings two values to the same power of (1 − s): the numerators over (1 − s)^max(e).
-fn aligned(a: &RatFn, b: &RatFn) -> (Vec<BigRational>, Vec<BigRational>, i32) {
-    let pole = a.pole.max(b.pole);
-    let lift = |x: &RatFn| {
-        let mut num = x.num.clone();
-        for _ in x.pole..pole {
-            num = times_one_minus(&num);
-        }
-        num
-    };
-    (lift(a), lift(b), pole)
-}
-
 impl std::ops::Add for RatFn {
     type Output = RatFn;
     fn add(self, other: RatFn) -> RatFn {
@@ -246,21 +251,38 @@ impl std::ops::Add<&RatFn> for &RatFn {
         if other.is_zero() {
             return self.clone();
         }
-        let (mut a, b, pole) = aligned(self, other);
+        // The same power of (1 − s) and the same denominator, then the numerators add.
+        let pole = self.pole.max(other.pole);
+        let den = self.den.lcm(&other.den);
+        let lift = |x: &RatFn| {
+            let mut num = x.num.clone();
+            for _ in x.pole..pole {
+                num = times_one_minus(&num);
+            }
+            let f = &den / &x.den;
+            if !f.is_one() {
+                num.iter_mut().for_each(|c| *c *= &f);
+            }
+            num
+        };
+        let (mut a, b) = (lift(self), lift(other));
         if a.len() < b.len() {
-            a.resize(b.len(), BigRational::zero());
+            a.resize(b.len(), BigInt::zero());
         }
         for (x, y) in a.iter_mut().zip(b) {
             *x += y;
         }
-        RatFn::from_coefficients(a, pole)
+        RatFn::from_parts(a, den, pole)
     }
 }
 
 impl std::ops::Neg for RatFn {
     type Output = RatFn;
     fn neg(self) -> RatFn {
-        RatFn::from_coefficients(self.num.into_iter().map(|c| -c).collect(), self.pole)
+        RatFn {
+            num: self.num.into_iter().map(|c| -c).collect(),
+            ..self
+        }
     }
 }
 
@@ -277,7 +299,7 @@ impl std::ops::Mul<&RatFn> for &RatFn {
         if self.is_zero() || other.is_zero() {
             return RatFn::zero();
         }
-        let mut num = vec![BigRational::zero(); self.num.len() + other.num.len() - 1];
+        let mut num = vec![BigInt::zero(); self.num.len() + other.num.len() - 1];
         for (i, a) in self.num.iter().enumerate() {
             if a.is_zero() {
                 continue;
@@ -286,7 +308,7 @@ impl std::ops::Mul<&RatFn> for &RatFn {
                 num[i + j] += a * b;
             }
         }
-        RatFn::from_coefficients(num, self.pole + other.pole)
+        RatFn::from_parts(num, &self.den * &other.den, self.pole + other.pole)
     }
 }
 
@@ -325,7 +347,7 @@ mod tests {
         let x = (RatFn::one() - s.clone() * s.clone()).over_one_minus(3);
         let n = x.normalized();
         assert_eq!(n.pole(), 2);
-        assert_eq!(n.numerator(), &[q(1, 1), q(1, 1)]);
+        assert_eq!(n.numerator(), vec![q(1, 1), q(1, 1)]);
         assert!((RatFn::one() - s.clone()).over_one_minus(1).is_constant());
         assert_eq!(RatFn::one().over_one_minus(1).eval(&q(1, 1)), None);
     }
