@@ -169,12 +169,9 @@ impl RatFn {
     /// The value at s = `at`; `None` at s = 1 when e > 0.
     pub fn eval(&self, at: &BigRational) -> Option<BigRational> {
         let n = self.normalized();
-        let p = n
-            .num
-            .iter()
-            .rev()
-            .fold(BigRational::zero(), |acc, c| acc * at + BigRational::from_integer(c.clone()))
-            / BigRational::from_integer(n.den.clone());
+        let p = n.num.iter().rev().fold(BigRational::zero(), |acc, c| {
+            acc * at + BigRational::from_integer(c.clone())
+        }) / BigRational::from_integer(n.den.clone());
         let base = BigRational::one() - at;
         if n.pole > 0 && base.is_zero() {
             return None;
@@ -201,8 +198,7 @@ impl RatFn {
             return (BigRational::zero(), Vec::new(), 0);
         }
         let mut gcd = n.num.iter().fold(BigInt::zero(), |g, c| g.gcd(c));
-        if n
-            .num
+        if n.num
             .iter()
             .find(|c| !c.is_zero())
             .is_some_and(|c| c.is_negative())
