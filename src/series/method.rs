@@ -46,7 +46,7 @@ use super::tree::{Forest, TreeId};
 pub const METHOD_MAX_ORDER: usize = 10;
 
 /// Largest order derived with the parameter kept as a symbol ([`method_series`]): ξ_8 takes
-/// 0.1–2 s, ξ_10 up to half a minute.
+/// 0.03–0.3 s (BENCHMARKS.md).
 pub const SYMBOLIC_MAX_ORDER: usize = 8;
 
 /// The family of step maps (DESIGN.md §2.4).
