@@ -277,9 +277,11 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
         }
     };
     let trees = if options.order == 0 {
-        let mut s = series::optimizer_series(&optimizer, 1).map_err(series_error)?;
-        s.xi.clear();
-        s
+        GenericSeries {
+            forest: series::Forest::new(),
+            leading: optimizer.leading(),
+            xi: Vec::new(),
+        }
     } else if optimizer.is_gd() {
         generic(options.order)?
     } else {

@@ -258,6 +258,19 @@ impl Optimizer {
         Some(self.parameter.clone().unwrap_or_else(|| p.default_value()))
     }
 
+    /// c in the leading term F_0 = −c g: 1/M_1, the inverse of the scheme's drift (1 for GD,
+    /// 1/(1 − β) for the momentum methods). The tree solve finds the same number as the
+    /// coefficient of the leaf ([`GenericSeries::leading`]); the tests hold the two equal.
+    ///
+    /// ```
+    /// use eomderive::series::{Method, Optimizer};
+    /// let hb = Optimizer::new(Method::HeavyBall, None); // β = 9/10 by default
+    /// assert_eq!(hb.leading().to_string(), "10");
+    /// ```
+    pub fn leading(&self) -> BigRational {
+        self.scheme().drift().recip()
+    }
+
     /// The scheme with the parameter's value in place of the symbol.
     ///
     /// ```
@@ -319,17 +332,14 @@ impl<C> Scheme<C> {
     }
 }
 
-impl Scheme<RatFn> {
+impl<C: Coefficient> Scheme<C> {
     /// M_1 = 1 + Σ_j j keep_j: how much slower than GD the method moves per unit of force
     /// (F_0 = −g / M_1), and the factor of its one-step defect: a step from the exact
     /// trajectory misses the EoM truncated after ξ_K by M_1 η^{K+2} ξ_{K+1} + O(η^{K+3}).
-    pub fn drift(&self) -> RatFn {
-        self.keep
-            .iter()
-            .enumerate()
-            .fold(RatFn::one(), |acc, (j, k)| {
-                acc + k.scale(&BigRational::from_integer(j.into()))
-            })
+    pub fn drift(&self) -> C {
+        self.keep.iter().enumerate().fold(one::<C>(), |acc, (j, k)| {
+            acc.plus(&k.scale(&BigRational::from_integer(j.into())))
+        })
     }
 }
 
@@ -590,14 +600,7 @@ pub fn optimizer_series(optimizer: &Optimizer, order: usize) -> Result<GenericSe
 
 fn solve_numbers(optimizer: &Optimizer, order: usize) -> GenericSeries {
     let scheme = optimizer.scheme();
-    let drift = scheme
-        .keep
-        .iter()
-        .enumerate()
-        .fold(BigRational::one(), |acc, (j, k)| {
-            acc + k * BigRational::from_integer(j.into())
-        });
-    let inverse = drift.recip();
+    let inverse = scheme.drift().recip();
     let divide = move |x: &BigRational| x * &inverse;
     let (forest, leading, xi) = solve(&scheme, &divide, order);
     GenericSeries {
