@@ -410,12 +410,9 @@ pub fn check(derivation: &Derivation, options: &numeric::CheckOptions) -> Result
     // A method's series diverges past its radius (DESIGN.md §2.4): an η past half of it is
     // replaced by one well inside, and the report says so.
     let requested = options.lr;
-    let lr = match &derivation.radius {
-        Some(r) if requested > 0.5 * r.asymptotic_lr && r.asymptotic_lr > 0.0 => {
-            round_down(0.25 * r.asymptotic_lr)
-        }
-        _ => requested,
-    };
+    let lr = derivation
+        .radius
+        .map_or(requested, |r| r.check_lr(requested));
     let options = &numeric::CheckOptions { lr, ..*options };
     let m = &derivation.model;
     // One counter term more than the derivation has predicts the top order's local error
@@ -480,15 +477,6 @@ pub fn check(derivation: &Derivation, options: &numeric::CheckOptions) -> Result
     Ok(c)
 }
 
-/// The largest 1, 2 or 5 × 10^k not above x (x > 0).
-fn round_down(x: f64) -> f64 {
-    let decade = 10f64.powf(x.log10().floor());
-    [5.0, 2.0, 1.0]
-        .into_iter()
-        .map(|m| m * decade)
-        .find(|&v| v <= x)
-        .unwrap_or(decade)
-}
 
 /// The loss-independent counter terms ξ_1..ξ_order as exact sums over trees.
 ///

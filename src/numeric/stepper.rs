@@ -202,6 +202,24 @@ pub struct Radius {
 }
 
 impl Radius {
+    /// The η the check runs at when `requested` is asked: `requested` itself inside half of
+    /// [`Radius::asymptotic_lr`], else a round η at a quarter of it.
+    ///
+    /// ```
+    /// use eomderive::numeric::Radius;
+    /// let r = Radius { radius: 0.0026, lambda_max: 1.0, max_lr: 0.0026, asymptotic_lr: 0.0026 };
+    /// assert_eq!(r.check_lr(0.001), 0.001);
+    /// assert_eq!(r.check_lr(0.05), 0.0005); // 0.25 × 0.0026 = 0.00065, rounded down
+    /// ```
+    pub fn check_lr(&self, requested: f64) -> f64 {
+        let scale = self.asymptotic_lr;
+        if requested > 0.5 * scale && scale > 0.0 {
+            round_down(0.25 * scale)
+        } else {
+            requested
+        }
+    }
+
     /// The radius at θ, from the Hessian there (the Jacobian of the compiled gradient);
     /// `None` where the Hessian is undefined or not finite.
     ///
@@ -285,4 +303,14 @@ pub fn series_radius(optimizer: &Optimizer) -> f64 {
             }
         }
     }
+}
+
+/// The largest 1, 2 or 5 × 10^k not above x (x > 0).
+fn round_down(x: f64) -> f64 {
+    let decade = 10f64.powf(x.log10().floor());
+    [5.0, 2.0, 1.0]
+        .into_iter()
+        .map(|m| m * decade)
+        .find(|&v| v <= x)
+        .unwrap_or(decade)
 }
