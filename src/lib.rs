@@ -477,7 +477,6 @@ pub fn check(derivation: &Derivation, options: &numeric::CheckOptions) -> Result
     Ok(c)
 }
 
-
 /// The loss-independent counter terms ξ_1..ξ_order as exact sums over trees.
 ///
 /// ```

@@ -225,7 +225,11 @@ fn the_symbolic_and_the_numeric_solve_agree() {
             assert_eq!(table(&numeric), table(&evaluated), "{m} at {v}");
             assert_eq!(numeric.leading, evaluated.leading);
             // The leaf's solved coefficient is 1/M_1, the scheme's drift inverted.
-            assert_eq!(numeric.leading, Optimizer::new(m, at.clone()).leading(), "{m}");
+            assert_eq!(
+                numeric.leading,
+                Optimizer::new(m, at.clone()).leading(),
+                "{m}"
+            );
         }
     }
 }

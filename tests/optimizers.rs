@@ -483,3 +483,29 @@ fn generic_tables_of_every_optimizer() {
         });
     }
 }
+
+/// λ_max by power iteration (what the report and the check use) against the dense Hessian's
+/// eigenvalues, on every example.
+#[test]
+fn the_radius_uses_the_largest_hessian_eigenvalue() {
+    for path in examples() {
+        let d = derive(&source(&path), &options(Method::HeavyBall, None, 1)).unwrap();
+        let r = d.radius.unwrap();
+        let x = &d.evaluation.as_ref().unwrap().point;
+        let program = eomderive::numeric::Program::compile(&d.model.graph, &d.gradient);
+        let h = eomderive::numeric::jacobian(&program, x).unwrap();
+        let n = x.len();
+        let m = nalgebra::DMatrix::from_fn(n, n, |i, j| 0.5 * (h[i][j] + h[j][i]));
+        let dense = m
+            .symmetric_eigenvalues()
+            .iter()
+            .fold(0.0f64, |a, v| a.max(v.abs()));
+        assert!(
+            (r.lambda_max - dense).abs() <= 1e-9 * dense,
+            "{}: {} against {dense}",
+            stem(&path),
+            r.lambda_max
+        );
+        assert!((r.radius - 0.1f64.powi(2) / (1.0 + 0.9f64.sqrt()).powi(2)).abs() < 1e-15);
+    }
+}

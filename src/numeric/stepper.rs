@@ -191,7 +191,7 @@ fn sum(mut terms: impl Iterator<Item = f64>) -> f64 {
 pub struct Radius {
     /// The method's radius in ηλ.
     pub radius: f64,
-    /// λ_max: the largest |eigenvalue| of the Hessian at the point.
+    /// λ_max: the largest |eigenvalue| of the Hessian at the point (by power iteration).
     pub lambda_max: f64,
     /// radius / λ_max: the η past which the series diverges there.
     pub max_lr: f64,
@@ -220,8 +220,8 @@ impl Radius {
         }
     }
 
-    /// The radius at θ, from the Hessian there (the Jacobian of the compiled gradient);
-    /// `None` where the Hessian is undefined or not finite.
+    /// The radius at θ, from the Hessian there (power iteration on Hessian-vector products
+    /// of the compiled gradient); `None` where the Hessian is undefined or not finite.
     ///
     /// ```
     /// use eomderive::numeric::Radius;
@@ -238,16 +238,7 @@ impl Radius {
         gradient: &[crate::expr::Id],
         x: &[f64],
     ) -> Option<Radius> {
-        let h = super::jacobian(&super::Program::compile(graph, gradient), x).ok()?;
-        let n = x.len();
-        let m = nalgebra::DMatrix::from_fn(n, n, |i, j| 0.5 * (h[i][j] + h[j][i]));
-        if !m.iter().all(|v| v.is_finite()) {
-            return None;
-        }
-        let lambda_max = m
-            .symmetric_eigenvalues()
-            .iter()
-            .fold(0.0f64, |a, v| a.max(v.abs()));
+        let lambda_max = spectral_radius(&super::Program::compile(graph, gradient), x)?;
         let radius = series_radius(optimizer);
         let scale = match (optimizer.method, optimizer.value().as_ref().map(to_f64)) {
             (crate::series::Method::Sam, Some(r)) if r.abs() > 1.0 => radius.min(1.0 / r.abs()),
@@ -267,6 +258,39 @@ impl Radius {
             asymptotic_lr: per(scale),
         })
     }
+}
+
+/// The largest |eigenvalue| of the Hessian at x, by power iteration on Hessian-vector
+/// products (directional derivatives of the compiled gradient): a cost of a few dozen
+/// gradient evaluations whatever the number of parameters. `None` where a product is undefined
+/// or not finite.
+fn spectral_radius(gradient: &super::Program, x: &[f64]) -> Option<f64> {
+    let n = x.len();
+    // A fixed start with no special direction (the same every run, so reports are
+    // deterministic).
+    let mut v: Vec<f64> = (0..n)
+        .map(|i| 1.0 + 0.5 * ((i as f64) * 0.7 + 0.3).sin())
+        .collect();
+    let mut estimate = 0.0f64;
+    for _ in 0..500 {
+        let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+        if !(norm > 0.0 && norm.is_finite()) {
+            return (norm == 0.0).then_some(0.0);
+        }
+        v.iter_mut().for_each(|a| *a /= norm);
+        let w = super::taylor_directional(gradient, x, &[&v]).ok()?;
+        let next = w.iter().map(|a| a * a).sum::<f64>().sqrt();
+        if !next.is_finite() {
+            return None;
+        }
+        let settled = (next - estimate).abs() <= 1e-13 * next;
+        estimate = next;
+        v = w;
+        if settled {
+            break;
+        }
+    }
+    Some(estimate)
 }
 
 /// The radius in ηλ of an optimizer's series on a quadratic: the distance from 0 to the

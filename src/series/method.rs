@@ -337,9 +337,12 @@ impl<C: Coefficient> Scheme<C> {
     /// (F_0 = −g / M_1), and the factor of its one-step defect: a step from the exact
     /// trajectory misses the EoM truncated after ξ_K by M_1 η^{K+2} ξ_{K+1} + O(η^{K+3}).
     pub fn drift(&self) -> C {
-        self.keep.iter().enumerate().fold(one::<C>(), |acc, (j, k)| {
-            acc.plus(&k.scale(&BigRational::from_integer(j.into())))
-        })
+        self.keep
+            .iter()
+            .enumerate()
+            .fold(one::<C>(), |acc, (j, k)| {
+                acc.plus(&k.scale(&BigRational::from_integer(j.into())))
+            })
     }
 }
 
