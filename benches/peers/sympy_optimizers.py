@@ -152,26 +152,8 @@ OPTIMIZERS = ["heavy-ball", "nesterov", "extragradient", "sam"]
 KNOWN = ["gd"] + OPTIMIZERS  # gd: plain GD, the baseline (not in the default list)
 TWO_STEP = {"heavy-ball", "nesterov"}
 
-try:  # the same operation count as the GD peer
-    from sympy_peer import count_ops
-except ImportError:  # pragma: no cover - a compact copy of sympy_peer's rules
-
-    def count_ops(e):
-        if not e.args or e.is_Number:
-            return 0
-        if e.is_Add:
-            return len(e.args) - 1 + sum(count_ops(a) for a in e.args)
-        if e.is_Mul:
-            ops, numerator = len(e.args) - 1, False
-            for a in e.args:
-                k = int(a.args[1]) if a.is_Pow and a.args[1].is_Integer else None
-                if k is not None and k < 0:
-                    ops += count_ops(a.args[0]) + (1 if k != -1 else 0)
-                else:
-                    numerator = True
-                    ops += count_ops(a)
-            return ops + (0 if numerator else 1)
-        return 1 + sum(count_ops(a) for a in e.args)
+# The same operation count and forked runner as the GD peer (same folder).
+from sympy_peer import count_ops, run_forked  # noqa: E402
 
 
 def program_ops(replacements, reduced):
@@ -791,37 +773,9 @@ def derive_case(method, loss, K, symbolic, timed=lambda seconds: None):
             "values": {k + 1: vals[k * n:(k + 1) * n] for k in range(K)}, "leading": F0}
 
 
-def _child(conn, method, loss, K, symbolic):
-    try:
-        result = derive_case(method, loss, K, symbolic, lambda s: conn.send(("timed", s)))
-        conn.send(("ok", result))
-    except BaseException as exc:  # report, don't hang the parent
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
-
-
 def run_once(method, loss, K, symbolic, timeout):
     """One run in a fresh forked process; None if the derivation ran out of time."""
-    ctx = multiprocessing.get_context("fork")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, method, loss, K, symbolic))
-    proc.start()
-    child.close()
-    try:
-        if not parent.poll(max(timeout, 0.0)):
-            proc.kill()  # only this run's own process
-            return None
-        status, payload = parent.recv()
-        if status == "timed":
-            status, payload = parent.recv()
-    except EOFError:
-        status, payload = "error", f"child exited with code {proc.exitcode}"
-    finally:
-        proc.join()
-    if status != "ok":
-        raise RuntimeError(f"{method}/{loss}/K={K}: {payload}")
-    return payload
+    return run_forked(derive_case, (method, loss, K, symbolic), f"{method}/{loss}/K={K}", timeout)
 
 
 def run_case(method, loss, K, symbolic, budget, repeat):

@@ -336,9 +336,9 @@ def derive_case(engine, loss, K, timed=lambda seconds: None):
             "values": values}
 
 
-def _child(conn, engine, loss, K):
+def _child(conn, derive, args):
     try:
-        result = derive_case(engine, loss, K, lambda s: conn.send(("timed", s)))
+        result = derive(*args, lambda s: conn.send(("timed", s)))
         conn.send(("ok", result))
     except BaseException as exc:  # report, don't hang the parent
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -346,15 +346,16 @@ def _child(conn, engine, loss, K):
         conn.close()
 
 
-def run_once(engine, loss, K, timeout):
-    """One run in a fresh forked process; None if it ran out of time.
+def run_forked(derive, args, label, timeout):
+    """`derive(*args, on_timed)` in a fresh forked process; None if it ran out of time.
 
-    Only the derivation (up to the child's "timed" message) is held to
-    `timeout`; counting and evaluating the finished program are not.
+    Only the derivation (up to the child's "timed" message, sent through `on_timed`) is
+    held to `timeout`; counting and evaluating the finished program are not.  Shared with
+    sympy_optimizers.py.
     """
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, engine, loss, K))
+    proc = ctx.Process(target=_child, args=(child, derive, args))
     proc.start()
     child.close()
     try:
@@ -369,8 +370,13 @@ def run_once(engine, loss, K, timeout):
     finally:
         proc.join()
     if status != "ok":
-        raise RuntimeError(f"{engine}/{loss}/K={K}: {payload}")
+        raise RuntimeError(f"{label}: {payload}")
     return payload
+
+
+def run_once(engine, loss, K, timeout):
+    """One run in a fresh forked process; None if it ran out of time."""
+    return run_forked(derive_case, (engine, loss, K), f"{engine}/{loss}/K={K}", timeout)
 
 
 def run_case(engine, loss, K, budget, repeat):
