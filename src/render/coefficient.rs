@@ -9,7 +9,7 @@ use num_traits::{One, Signed};
 
 use super::latex::latex_rational;
 use super::trees::superscript;
-use crate::series::{Method, MethodSeries, Optimizer, Parameter, RatFn};
+use crate::series::{Method, MethodSeries, Optimizer, Parameter, RatFn, TreeId};
 
 /// Where a coefficient is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +185,23 @@ pub(crate) fn describe(optimizer: &Optimizer, syntax: Syntax) -> String {
         (Some(Parameter::RhoRatio), Some(v)) => format!("{m}, ρ = r η with r = {v}"),
         (Some(Parameter::RhoRatio), None) => format!("{m} (ρ = r η)"),
     }
+}
+
+/// One ξ_k of a generic table written out, Σ c G(τ): each coefficient as [`split`] gives it
+/// times the tree's elementary differential, in text or LaTeX.
+pub(crate) fn tree_sum(series: &MethodSeries, terms: &[(TreeId, RatFn)], syntax: Syntax) -> String {
+    let parts: Vec<_> = terms
+        .iter()
+        .map(|(t, c)| {
+            let (negative, magnitude) = split(c, series.method, syntax);
+            let tree = match syntax {
+                Syntax::Latex => super::trees::latex(&series.forest, *t),
+                _ => super::trees::text(&series.forest, *t),
+            };
+            (negative, magnitude, tree)
+        })
+        .collect();
+    super::signed_parts(&parts)
 }
 
 /// A method's radius of convergence in ηλ, as a formula (DESIGN.md §2.4).

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::coefficient::{self, Syntax};
 use super::text::roots;
-use super::{signed_parts, trees, Printer, Style};
+use super::{signed_parts, Printer, Style};
 use crate::series::{GenericSeries, Method, MethodSeries};
 use crate::Derivation;
 
@@ -106,14 +106,11 @@ pub fn method_latex(series: &MethodSeries) -> String {
         ));
     }
     rows.extend(series.xi.iter().enumerate().map(|(k, terms)| {
-        let terms: Vec<_> = terms
-            .iter()
-            .map(|(t, c)| {
-                let (negative, magnitude) = coefficient::split(c, m, Syntax::Latex);
-                (negative, magnitude, trees::latex(&series.forest, *t))
-            })
-            .collect();
-        format!(r"\xi_{{{}}} &= {}", k + 1, signed_parts(&terms))
+        format!(
+            r"\xi_{{{}}} &= {}",
+            k + 1,
+            coefficient::tree_sum(series, terms, Syntax::Latex)
+        )
     }));
     format!(
         "\\begin{{aligned}}\n{}\n\\end{{aligned}}\n",

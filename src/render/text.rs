@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::coefficient::{self, Syntax};
-use super::{component_label, eom_rhs, run_label, signed_parts, significant, trees, Printer};
+use super::{component_label, eom_rhs, run_label, signed_parts, significant, Printer};
 use crate::series::{GenericSeries, Method, MethodSeries};
 use crate::Derivation;
 
@@ -148,14 +148,8 @@ pub fn method_text(series: &MethodSeries) -> String {
     // One line per ξ_k: `label(k) = Σ c τ`.
     let write = |s: &mut String, series: &MethodSeries, label: &dyn Fn(usize) -> String| {
         for (k, terms) in series.xi.iter().enumerate() {
-            let terms: Vec<_> = terms
-                .iter()
-                .map(|(t, c)| {
-                    let (negative, magnitude) = coefficient::split(c, m, Syntax::Text);
-                    (negative, magnitude, trees::text(&series.forest, *t))
-                })
-                .collect();
-            let _ = writeln!(s, "{} = {}", label(k + 1), signed_parts(&terms));
+            let sum = coefficient::tree_sum(series, terms, Syntax::Text);
+            let _ = writeln!(s, "{} = {sum}", label(k + 1));
         }
     };
     write(&mut s, series, &|k| format!("ξ_{k}"));
