@@ -361,14 +361,7 @@ pub fn check_method(
         })
         .collect();
     let slopes = (0..=top)
-        .map(|k| {
-            let points: Vec<(f64, f64)> = rows
-                .iter()
-                .filter(|r| r.order == k && !r.at_floor)
-                .filter_map(|r| r.error.filter(|e| *e > 0.0).map(|e| (r.lr.ln(), e.ln())))
-                .collect();
-            fit_slope(&points)
-        })
+        .map(|k| rows_slope(rows.iter().filter(|r| r.order == k)))
         .collect();
     // K's local error is predicted by ξ_{K+1}, so by the terms the Eom holds beyond K.
     let local = (0..eom.order().min(top + 1))
@@ -413,13 +406,7 @@ pub fn check_method(
     } else {
         Vec::new()
     };
-    let cold_slope = fit_slope(
-        &cold_start
-            .iter()
-            .filter(|r| !r.at_floor)
-            .filter_map(|r| r.error.filter(|e| *e > 0.0).map(|e| (r.lr.ln(), e.ln())))
-            .collect::<Vec<_>>(),
-    );
+    let cold_slope = rows_slope(cold_start.iter());
     Check {
         optimizer: stepper.name,
         parameter: stepper.parameter,
@@ -629,6 +616,15 @@ fn descend(
 /// Errors below this are rounding: about N steps of relative error ε on ‖θ‖, with margin.
 fn floor(theta: &DVector<f64>, steps: usize) -> f64 {
     100.0 * f64::EPSILON * (steps as f64).sqrt().max(1.0) * (1.0 + theta.norm())
+}
+
+/// The fitted d log(error)/d log(η) of rows, those at the floor or without an error left out.
+fn rows_slope<'a>(rows: impl Iterator<Item = &'a CheckRow>) -> Option<f64> {
+    let points: Vec<(f64, f64)> = rows
+        .filter(|r| !r.at_floor)
+        .filter_map(|r| r.error.filter(|e| *e > 0.0).map(|e| (r.lr.ln(), e.ln())))
+        .collect();
+    fit_slope(&points)
 }
 
 /// Least-squares slope of y against x.
