@@ -8,14 +8,18 @@ use common::{derive_inline, examples, stem};
 use eomderive::analysis::{Decided, Invariance, Kind};
 use eomderive::lang::Source;
 use eomderive::numeric::{taylor_directional, Program};
-use eomderive::series::{Law, Scalar, Vector};
+use eomderive::series::{Law, Method, Optimizer, Scalar, Vector};
 use eomderive::{derive, Derivation, Options};
 
 fn derive_with(text: &str, order: usize, decay: Option<&str>) -> Derivation {
+    derive_for(text, order, decay, &Optimizer::gd())
+}
+
+fn derive_for(text: &str, order: usize, decay: Option<&str>, optimizer: &Optimizer) -> Derivation {
     let options = Options {
         order,
         weight_decay: decay.map(|l| eomderive::lang::parse_exact(l).unwrap()),
-        ..Default::default()
+        ..Options::for_optimizer(optimizer)
     };
     derive(&Source::inline(text), &options).unwrap()
 }
@@ -61,7 +65,8 @@ fn law_value(
 }
 
 /// For every invariance found: the law's η^k part equals −2 θ_A·ξ_k (scale) or −1_A·ξ_k
-/// (translation) computed from the loss's own counter terms (ξ_0 = ∇F), at three points.
+/// (translation) computed from the loss's own counter terms (ξ_0 = c ∇F, c the optimizer's
+/// leading coefficient), at three points.
 fn check_laws(d: &Derivation, base: &Derivation, lambda: f64) -> usize {
     let a = d.analysis.as_ref().unwrap();
     let gradient = Program::compile(&base.model.graph, &base.gradient);
@@ -79,7 +84,12 @@ fn check_laws(d: &Derivation, base: &Derivation, lambda: f64) -> usize {
             let values = terms.eval(&x).unwrap();
             for k in 0..=d.xi.len() {
                 let xi = &values[k * n..(k + 1) * n];
-                let expected: f64 = match inv.kind {
+                let c = if k == 0 {
+                    eomderive::numeric::to_f64(&d.leading)
+                } else {
+                    1.0
+                };
+                let expected: f64 = c * match inv.kind {
                     Kind::Scale => -2.0 * inv.group.iter().map(|&i| x[i] * xi[i]).sum::<f64>(),
                     Kind::Translation => -inv.group.iter().map(|&i| xi[i]).sum::<f64>(),
                 };
@@ -141,6 +151,36 @@ fn invariance_laws_match_the_counter_terms() {
             eomderive::numeric::to_f64(&eomderive::lang::parse_exact(l).unwrap())
         });
         checked += check_laws(&d, &base, l);
+    }
+    assert!(checked > 100, "only {checked} comparisons");
+}
+
+/// The same for the other optimizers: their laws are derived on trees from their own series
+/// (with the leading coefficient on the leaf), and held here to their own counter terms.
+#[test]
+fn invariance_laws_of_every_optimizer_match_its_counter_terms() {
+    let half = Some(num_rational::BigRational::new(1.into(), 2.into()));
+    let mut checked = 0;
+    for optimizer in [
+        Optimizer::new(Method::HeavyBall, half.clone()),
+        Optimizer::new(Method::Nesterov, half),
+        Optimizer::new(Method::Extragradient, None),
+        Optimizer::new(Method::Sam, None),
+    ] {
+        for (text, lambda) in [
+            (NORMALIZED, None),
+            (NORMALIZED, Some("0.05")),
+            (SOFTMAX, Some("1/10")),
+            (WHOLE, None),
+        ] {
+            let d = derive_for(text, 2, lambda, &optimizer);
+            let base = derive_with(text, 1, None);
+            assert!(!d.analysis.as_ref().unwrap().invariances.is_empty());
+            let l = lambda.map_or(0.0, |l| {
+                eomderive::numeric::to_f64(&eomderive::lang::parse_exact(l).unwrap())
+            });
+            checked += check_laws(&d, &base, l);
+        }
     }
     assert!(checked > 100, "only {checked} comparisons");
 }
