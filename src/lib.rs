@@ -64,6 +64,11 @@ pub struct Options {
     pub momentum: Option<BigRational>,
     /// r of SAM, ρ = rη (`--rho-ratio`), overriding a `rho_ratio` line; the default is 1.
     pub rho_ratio: Option<BigRational>,
+    /// m, the number of minibatches of SGD (`--batches`), overriding a `batches` line.
+    pub batches: Option<usize>,
+    /// The order SGD visits its batches in (`--batch-order`), overriding a `batch_order` line;
+    /// the default is shuffled.
+    pub batch_order: Option<series::BatchOrder>,
     /// Run the analyses ([`analysis`]): gradient fields, potentials, invariances.
     pub analyze: bool,
     /// Called with the name of each stage as the derivation reaches it (the command line shows
@@ -121,6 +126,8 @@ impl Default for Options {
             method: None,
             momentum: None,
             rho_ratio: None,
+            batches: None,
+            batch_order: None,
             analyze: true,
             progress: None,
         }

@@ -196,6 +196,8 @@ pub fn lower(src: &Source) -> Result<Model> {
             optimizer: l.optimizer.map(|(m, s)| (m, line_of(src, s))),
             momentum: l.momentum.map(|(v, s)| (v, line_of(src, s))),
             rho_ratio: l.rho_ratio.map(|(v, s)| (v, line_of(src, s))),
+            batches: None,
+            batch_order: None,
         },
     };
     model.set_weight_decay(l.decay.map(|(v, _)| v));

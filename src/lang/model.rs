@@ -5,7 +5,7 @@ use num_rational::BigRational;
 use num_traits::Zero;
 
 use crate::expr::{Graph, Id, VarId};
-use crate::series::Method;
+use crate::series::{BatchOrder, Method};
 
 /// A loss lowered to scalar form.
 ///
@@ -64,6 +64,10 @@ pub struct Settings {
     pub momentum: Option<(BigRational, usize)>,
     /// `rho_ratio = r`: SAM's r = ρ/η (any sign), exact, and its line.
     pub rho_ratio: Option<(BigRational, usize)>,
+    /// `batches = m`: SGD's number of minibatches (m ≥ 1), and its line.
+    pub batches: Option<(usize, usize)>,
+    /// `batch_order = cyclic` or `shuffled`: the order SGD visits its batches in, and its line.
+    pub batch_order: Option<(BatchOrder, usize)>,
 }
 
 impl Model {

@@ -307,7 +307,7 @@ pub fn series_radius(optimizer: &Optimizer) -> f64 {
     use crate::series::Method;
     let p = optimizer.value().as_ref().map_or(0.0, to_f64);
     match optimizer.method {
-        Method::Gd | Method::Extragradient => 1.0,
+        Method::Gd | Method::Extragradient | Method::Sgd => 1.0,
         Method::HeavyBall => (1.0 - p.sqrt()).powi(2),
         Method::Nesterov => ((1.0 - p) / (1.0 + p)).powi(2),
         Method::Sam => {

@@ -207,7 +207,7 @@ pub(crate) fn tree_sum(series: &MethodSeries, terms: &[(TreeId, RatFn)], syntax:
 /// A method's radius of convergence in ηλ, as a formula (DESIGN.md §2.4).
 pub(crate) fn radius_formula(method: Method) -> &'static str {
     match method {
-        Method::Gd | Method::Extragradient => "1",
+        Method::Gd | Method::Extragradient | Method::Sgd => "1",
         Method::HeavyBall => "(1 - √β)²",
         Method::Nesterov => "((1 - β)/(1 + β))²",
         Method::Sam => "|nearest root of 1 - x - r x²|",

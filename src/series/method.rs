@@ -62,6 +62,10 @@ pub enum Method {
     Extragradient,
     /// θ' = θ − η g(θ + ρ g(θ)), unnormalised, with ρ = r η.
     Sam,
+    /// Minibatch SGD: θ ← θ − η ∇f_k(θ) on batch k, m steps an epoch (DESIGN.md §2.5). Its
+    /// counter terms are the epoch's, on coloured trees ([`super::sgd`]); one step is GD's
+    /// scheme on one batch.
+    Sgd,
 }
 
 /// What a method's one parameter is.
@@ -116,12 +120,13 @@ impl Parameter {
 
 impl Method {
     /// Every method, in the order the command line lists them.
-    pub const ALL: [Method; 5] = [
+    pub const ALL: [Method; 6] = [
         Method::Gd,
         Method::HeavyBall,
         Method::Nesterov,
         Method::Extragradient,
         Method::Sam,
+        Method::Sgd,
     ];
 
     /// The name on the command line and in JSON (`heavy-ball`).
@@ -132,6 +137,7 @@ impl Method {
             Method::Nesterov => "nesterov",
             Method::Extragradient => "extragradient",
             Method::Sam => "sam",
+            Method::Sgd => "sgd",
         }
     }
 
@@ -151,7 +157,7 @@ impl Method {
         match self {
             Method::HeavyBall | Method::Nesterov => Some(Parameter::Momentum),
             Method::Sam => Some(Parameter::RhoRatio),
-            Method::Gd | Method::Extragradient => None,
+            Method::Gd | Method::Extragradient | Method::Sgd => None,
         }
     }
 
@@ -176,7 +182,8 @@ impl Method {
         let (one, zero, s) = (RatFn::one(), RatFn::zero(), RatFn::symbol());
         let stage = |base: Vec<RatFn>, gradients: Vec<RatFn>| Stage { base, gradients };
         match self {
-            Method::Gd => Scheme {
+            // One SGD step is a GD step on one batch.
+            Method::Gd | Method::Sgd => Scheme {
                 keep: vec![one.clone()],
                 stages: vec![stage(vec![one], vec![])],
                 weights: vec![-RatFn::one()],
@@ -222,6 +229,57 @@ pub struct Optimizer {
     /// β or r when given; `None`: symbolic in the generic form, the default value
     /// ([`Parameter::default_value`]) for a loss.
     pub parameter: Option<BigRational>,
+    /// For SGD: how many batches an epoch has and in which order it visits them.
+    pub batches: Option<Minibatch>,
+}
+
+/// An SGD epoch: m batches, visited in a fixed or a freshly shuffled order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Minibatch {
+    /// m ≥ 1.
+    pub count: usize,
+    /// Cyclic or shuffled.
+    pub order: BatchOrder,
+}
+
+/// The order in which an epoch visits the batches (DESIGN.md §2.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum BatchOrder {
+    /// 1, 2, …, m in every epoch.
+    Cyclic,
+    /// A uniformly random order each epoch (random reshuffling); the equation of motion is that
+    /// of the expected iterate.
+    #[default]
+    Shuffled,
+}
+
+impl BatchOrder {
+    /// The name on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            BatchOrder::Cyclic => "cyclic",
+            BatchOrder::Shuffled => "shuffled",
+        }
+    }
+
+    /// The order of this name.
+    ///
+    /// ```
+    /// use eomderive::series::BatchOrder;
+    /// assert_eq!(BatchOrder::from_name("cyclic"), Some(BatchOrder::Cyclic));
+    /// assert_eq!(BatchOrder::from_name("random"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<BatchOrder> {
+        [BatchOrder::Cyclic, BatchOrder::Shuffled]
+            .into_iter()
+            .find(|o| o.name() == name)
+    }
+}
+
+impl fmt::Display for BatchOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl Default for Optimizer {
@@ -236,6 +294,22 @@ impl Optimizer {
         Optimizer {
             method: Method::Gd,
             parameter: None,
+            batches: None,
+        }
+    }
+
+    /// Minibatch SGD with `count` batches visited in `order`.
+    ///
+    /// ```
+    /// use eomderive::series::{BatchOrder, Method, Optimizer};
+    /// let sgd = Optimizer::sgd(4, BatchOrder::Shuffled);
+    /// assert_eq!((sgd.method, sgd.batches.unwrap().count), (Method::Sgd, 4));
+    /// ```
+    pub fn sgd(count: usize, order: BatchOrder) -> Optimizer {
+        Optimizer {
+            method: Method::Sgd,
+            parameter: None,
+            batches: Some(Minibatch { count, order }),
         }
     }
 
@@ -244,6 +318,7 @@ impl Optimizer {
         Optimizer {
             method,
             parameter: parameter.filter(|_| method.parameter().is_some()),
+            batches: None,
         }
     }
 

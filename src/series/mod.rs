@@ -37,8 +37,8 @@ pub use counter::{counter_terms, GenericSeries, SeriesError, MAX_ORDER};
 pub use instantiate::{instantiate, TooLarge};
 pub use laws::{gd_step_law, invariance_law, Law, Poly, Probe, Scalar, Vector};
 pub use method::{
-    method_series, optimizer_series, Coefficient, Method, MethodSeries, Optimizer, Parameter,
-    Scheme, Stage, METHOD_MAX_ORDER, SYMBOLIC_MAX_ORDER,
+    method_series, optimizer_series, BatchOrder, Coefficient, Method, MethodSeries, Minibatch,
+    Optimizer, Parameter, Scheme, Stage, METHOD_MAX_ORDER, SYMBOLIC_MAX_ORDER,
 };
 pub use potential::{generic_potential, scalar_gradient, scalar_trees};
 pub use ratfn::RatFn;
