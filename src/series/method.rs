@@ -591,16 +591,16 @@ impl Coefficient for BigRational {
     }
 }
 
-fn zero<C: Coefficient>() -> C {
+pub(super) fn zero<C: Coefficient>() -> C {
     C::from_rational(BigRational::zero())
 }
 
-fn one<C: Coefficient>() -> C {
+pub(super) fn one<C: Coefficient>() -> C {
     C::from_rational(BigRational::one())
 }
 
 /// A polynomial in i, ascending powers.
-type IPoly<C> = Vec<C>;
+pub(super) type IPoly<C> = Vec<C>;
 
 /// The counter terms ξ_1..ξ_order of a method, exact in its parameter (see the module docs).
 ///
@@ -688,7 +688,7 @@ fn solve_numbers(optimizer: &Optimizer, order: usize) -> GenericSeries {
     }
 }
 
-fn check_order(order: usize, limit: usize, name: &'static str) -> Result<(), SeriesError> {
+pub(super) fn check_order(order: usize, limit: usize, name: &'static str) -> Result<(), SeriesError> {
     if order == 0 {
         return Err(SeriesError::ZeroOrder);
     }
@@ -788,12 +788,12 @@ fn taylor_coefficient<'a, C: Coefficient + 'a>(
 }
 
 /// L P(i) = P(i+1) − Σ_j keep_j P(i−j) on polynomials in i.
-struct Operator<'a, C> {
+pub(super) struct Operator<'a, C> {
     /// M_m = 1 − Σ_j keep_j (−j)^m for m ≥ 1 (index m − 1).
-    moments: Vec<C>,
-    keep: Vec<C>,
+    pub(super) moments: Vec<C>,
+    pub(super) keep: Vec<C>,
     /// Division by M_1.
-    divide: &'a dyn Fn(&C) -> C,
+    pub(super) divide: &'a dyn Fn(&C) -> C,
 }
 
 impl<C: Coefficient> Operator<'_, C> {
@@ -801,7 +801,7 @@ impl<C: Coefficient> Operator<'_, C> {
     ///
     /// L i^d = Σ_{m<d} C(d, m) M_{d−m} i^m, so the coefficient of i^m in L P is
     /// Σ_{d>m} p_d C(d, m) M_{d−m}; solved from the top degree down, dividing by (m+1) M_1.
-    fn solve(&mut self, rhs: &IPoly<C>) -> IPoly<C> {
+    pub(super) fn solve(&mut self, rhs: &IPoly<C>) -> IPoly<C> {
         let degree = rhs.len(); // deg P = deg rhs + 1
         let mut p: IPoly<C> = vec![zero::<C>(); degree + 1];
         for m in (0..degree).rev() {
@@ -849,7 +849,7 @@ fn trim<C: Coefficient>(mut p: IPoly<C>) -> IPoly<C> {
     p
 }
 
-fn add<C: Coefficient>(a: &IPoly<C>, b: &IPoly<C>) -> IPoly<C> {
+pub(super) fn add<C: Coefficient>(a: &IPoly<C>, b: &IPoly<C>) -> IPoly<C> {
     let n = a.len().max(b.len());
     trim(
         (0..n)
@@ -862,14 +862,14 @@ fn add<C: Coefficient>(a: &IPoly<C>, b: &IPoly<C>) -> IPoly<C> {
     )
 }
 
-fn scaled<C: Coefficient>(a: &IPoly<C>, c: &C) -> IPoly<C> {
+pub(super) fn scaled<C: Coefficient>(a: &IPoly<C>, c: &C) -> IPoly<C> {
     if c.vanishes() {
         return Vec::new();
     }
     trim(a.iter().map(|x| x.times(c)).collect())
 }
 
-fn multiply<C: Coefficient>(a: &IPoly<C>, b: &IPoly<C>) -> IPoly<C> {
+pub(super) fn multiply<C: Coefficient>(a: &IPoly<C>, b: &IPoly<C>) -> IPoly<C> {
     if a.is_empty() || b.is_empty() {
         return Vec::new();
     }

@@ -25,14 +25,17 @@
 //! [`Forest`] interns and enumerates trees; [`counter_terms`] computes the
 //! coefficients.
 
+mod coloured;
 mod counter;
 mod instantiate;
 mod laws;
 mod method;
 mod potential;
 mod ratfn;
+mod sgd;
 mod tree;
 
+pub use coloured::{ColouredForest, ColouredId};
 pub use counter::{counter_terms, GenericSeries, SeriesError, MAX_ORDER};
 pub use instantiate::{instantiate, TooLarge};
 pub use laws::{gd_step_law, invariance_law, Law, Poly, Probe, Scalar, Vector};
@@ -42,4 +45,5 @@ pub use method::{
 };
 pub use potential::{generic_potential, scalar_gradient, scalar_trees};
 pub use ratfn::RatFn;
+pub use sgd::{sgd_series, SgdSeries, SGD_MAX_ORDER};
 pub use tree::{Forest, TreeId};

@@ -1,0 +1,324 @@
+//! Minibatch SGD: the counter terms of an epoch, on coloured trees (DESIGN.md §2.5).
+//!
+//! # The epoch as a scheme
+//!
+//! An epoch visits m batches, one GD step θ ← θ − η g_a(θ) each (g_a = ∇f_a, f the mean of
+//! the f_a). On the trajectory of the equation of motion the epoch iterates are
+//! θ_i = Φ_{i m η}(θ_0), a coloured B-series θ + Σ_τ η^{|τ|} P_τ(i) G(τ) whose coefficients
+//! are polynomials in the epoch index i ([`ColouredForest`]: a node coloured a differentiates
+//! g_a). The step on batch a sees the stage value Y = θ_i − η Σ (the batches before a) g_b(…),
+//! and the coefficient of G(τ) in g_a(Y), for τ with root coloured a, is
+//! Π_k y(τ_k) / Π μ! as for every other method ([`super::Scheme`]). A child's stage
+//! coefficient is y(τ_k) = P_{τ_k} − [τ_k's root batch comes before a] F(τ_k), with F(τ_k)
+//! the child's own force. So, tree by tree, the epoch is the recurrence
+//!
+//! ```text
+//! P_τ(i+1) − P_τ(i) = −F(τ),   F(τ) = Π_k (P_{τ_k} − [col τ_k before col τ] F(τ_k)) / Π μ!
+//! ```
+//!
+//! and the coefficient of G(τ) in the field is P_τ'(0)/m (an epoch is mη of time).
+//!
+//! # Why no m! and no m
+//!
+//! A tree only feels the steps of its own colours: zeroing every other batch changes neither
+//! its force nor its coefficient. So F(τ) depends on the epoch's order only through the
+//! relative order of τ's colours, and P_τ'(0) only on the tree with its colours renumbered
+//! 0, 1, … in that order, its *pattern*. For a cyclic epoch that is one pattern per tree;
+//! for a shuffled one (the epoch map averaged over all m! orders) the force is averaged over
+//! the p! orders of the tree's p colours, and the coefficient is the same for every
+//! renumbering. Neither depends on m: ξ_k = (1/m) Σ_patterns C Σ_colourings G, the colourings
+//! running over the increasing (cyclic) or the distinct (shuffled) choices of p batches out
+//! of m. The cost is set by the order (patterns of K+1 nodes, at most (K+1)! orders each),
+//! never by m!.
+
+use std::collections::HashMap;
+
+use num_rational::BigRational;
+use num_traits::{One, Zero};
+
+use super::coloured::{ColouredForest, ColouredId};
+use super::counter::SeriesError;
+use super::method::{add, check_order, multiply, one, scaled, zero, IPoly, Operator};
+use super::BatchOrder;
+
+/// Largest order of SGD's counter terms: ξ_4 has 1 700 patterns of five nodes, and ξ_5 would
+/// need the 120 orders of each of ~50 000 patterns of six.
+pub const SGD_MAX_ORDER: usize = 4;
+
+/// ξ_1..ξ_K of minibatch SGD for every number of batches m: ξ_k = (1/m) Σ C · (the sum of
+/// the pattern's elementary differential over its colourings by m batches).
+///
+/// ```
+/// use eomderive::series::{sgd_series, BatchOrder};
+/// let s = sgd_series(BatchOrder::Shuffled, 1).unwrap();
+/// // Shuffled: ξ_1 = (1/m) · ½ Σ_a H_a g_a, and no term with two batches.
+/// let [(t, c)] = &s.xi[0][..] else { panic!() };
+/// assert_eq!((s.forest.colour_count(*t), c.to_string()), (1, "1/2".to_string()));
+/// ```
+#[derive(Debug, Clone)]
+pub struct SgdSeries {
+    /// Cyclic or shuffled.
+    pub order: BatchOrder,
+    /// Arena of the patterns (and, after [`SgdSeries::for_batches`], of coloured trees).
+    pub forest: ColouredForest,
+    /// `xi[k-1]`: the patterns of ξ_k (k+1 nodes, colours 0..p) with C, zeros dropped, in
+    /// canonical order. For a shuffled epoch one pattern stands for all its renumberings.
+    pub xi: Vec<Vec<(ColouredId, BigRational)>>,
+}
+
+/// ξ_1..ξ_order of minibatch SGD as patterns (module docs).
+///
+/// ```
+/// use eomderive::series::{sgd_series, BatchOrder};
+/// let s = sgd_series(BatchOrder::Cyclic, 1).unwrap();
+/// // Cyclic: ½ Σ_a H_a g_a + ½ Σ_{a<b} (H_a g_b − H_b g_a), over m.
+/// let c: Vec<String> = s.xi[0].iter().map(|(_, c)| c.to_string()).collect();
+/// assert_eq!(c, ["1/2", "1/2", "-1/2"]);
+/// ```
+pub fn sgd_series(order: BatchOrder, k: usize) -> Result<SgdSeries, SeriesError> {
+    check_order(k, SGD_MAX_ORDER, "SGD_MAX_ORDER")?;
+    let mut forest = ColouredForest::new();
+    let levels: Vec<Vec<ColouredId>> = (1..=k + 1).map(|n| forest.compact_trees(n)).collect();
+    let identity = |x: &BigRational| x.clone();
+    let mut epoch = Operator {
+        moments: Vec::new(),
+        keep: vec![BigRational::one()],
+        divide: &identity,
+    };
+    // Per compact tree: P_τ, and its force in the identity order.
+    let mut p: HashMap<ColouredId, IPoly<BigRational>> = HashMap::new();
+    let mut force: HashMap<ColouredId, IPoly<BigRational>> = HashMap::new();
+    let mut xi = Vec::with_capacity(k);
+    for (n, level) in levels.iter().enumerate() {
+        for &t in level {
+            let f = tree_force(&mut forest, t, &p, &force);
+            force.insert(t, f);
+        }
+        let mut terms = Vec::new();
+        for &t in level {
+            let rhs = match order {
+                BatchOrder::Cyclic => force[&t].clone(),
+                BatchOrder::Shuffled => {
+                    let orders = renumberings(&mut forest, t);
+                    let mut sum: IPoly<BigRational> = Vec::new();
+                    for r in &orders {
+                        sum = add(&sum, &force[r]);
+                    }
+                    let share = BigRational::new(1.into(), (orders.len() as i64).into());
+                    scaled(&sum, &share)
+                }
+            };
+            let minus: IPoly<BigRational> = rhs.iter().map(|c| -c).collect();
+            let poly = epoch.solve(&minus);
+            // ξ = −F: the coefficient C of ξ is −P'(0).
+            let c = -poly.get(1).cloned().unwrap_or_else(zero::<BigRational>);
+            p.insert(t, poly);
+            if n == 0 {
+                continue;
+            }
+            let representative =
+                order == BatchOrder::Cyclic || canonical(&mut forest, t) == t;
+            if representative && !c.is_zero() {
+                terms.push((t, c));
+            }
+        }
+        if n > 0 {
+            xi.push(terms);
+        }
+    }
+    Ok(SgdSeries { order, forest, xi })
+}
+
+/// F(τ) in the identity order: Π_k (P_{τ_k} − [col τ_k < col τ] F(τ_k)) / Π μ!.
+fn tree_force(
+    forest: &mut ColouredForest,
+    t: ColouredId,
+    p: &HashMap<ColouredId, IPoly<BigRational>>,
+    force: &HashMap<ColouredId, IPoly<BigRational>>,
+) -> IPoly<BigRational> {
+    let children = forest.children(t).to_vec();
+    let root = forest.colour(t);
+    let mut product: IPoly<BigRational> = vec![one::<BigRational>()];
+    let mut denominator = BigRational::one();
+    let mut run = 0i64;
+    for (k, &c) in children.iter().enumerate() {
+        run = if k > 0 && children[k - 1] == c {
+            run + 1
+        } else {
+            1
+        };
+        denominator *= BigRational::from_integer(run.into());
+        let pattern = forest.compact(c);
+        let mut y = p[&pattern].clone();
+        if forest.colour(c) < root {
+            let minus: IPoly<BigRational> = force[&pattern].iter().map(|x| -x).collect();
+            y = add(&y, &minus);
+        }
+        product = multiply(&product, &y);
+    }
+    scaled(&product, &denominator.recip())
+}
+
+/// The tree under every renumbering of its colours 0..p (p! trees, repeats included).
+fn renumberings(forest: &mut ColouredForest, t: ColouredId) -> Vec<ColouredId> {
+    let p = forest.colour_count(t);
+    permutations(p)
+        .into_iter()
+        .map(|perm| forest.relabel(t, &|c| perm[c as usize]))
+        .collect()
+}
+
+/// The renumbering with the smallest code: one representative per orbit.
+fn canonical(forest: &mut ColouredForest, t: ColouredId) -> ColouredId {
+    let all = renumberings(forest, t);
+    *all.iter()
+        .min_by(|&&a, &&b| forest.code(a).cmp(forest.code(b)))
+        .expect("at least the identity")
+}
+
+/// All permutations of 0..p.
+fn permutations(p: usize) -> Vec<Vec<u16>> {
+    let mut out = vec![Vec::new()];
+    for n in 0..p as u16 {
+        out = out
+            .into_iter()
+            .flat_map(|perm: Vec<u16>| {
+                (0..=perm.len()).map(move |i| {
+                    let mut q = perm.clone();
+                    q.insert(i, n);
+                    q
+                })
+            })
+            .collect();
+    }
+    out
+}
+
+/// Increasing (cyclic) or distinct (shuffled) choices of p batches out of m, in
+/// lexicographic order.
+fn colourings(order: BatchOrder, p: usize, m: usize) -> Vec<Vec<u16>> {
+    let mut out = Vec::new();
+    let mut cur = Vec::with_capacity(p);
+    fn go(order: BatchOrder, p: usize, m: usize, cur: &mut Vec<u16>, out: &mut Vec<Vec<u16>>) {
+        if cur.len() == p {
+            out.push(cur.clone());
+            return;
+        }
+        let from = match (order, cur.last()) {
+            (BatchOrder::Cyclic, Some(&l)) => l + 1,
+            _ => 0,
+        };
+        for a in from..m as u16 {
+            if order == BatchOrder::Shuffled && cur.contains(&a) {
+                continue;
+            }
+            cur.push(a);
+            go(order, p, m, cur, out);
+            cur.pop();
+        }
+    }
+    go(order, p, m, &mut cur, &mut out);
+    out
+}
+
+impl SgdSeries {
+    /// How many distinct coloured trees a pattern stands for with m batches: C(m, p) for a
+    /// cyclic epoch, m!/(m − p)! over the pattern's colour symmetries for a shuffled one.
+    pub fn colourings(&mut self, pattern: ColouredId, m: usize) -> usize {
+        let p = self.forest.colour_count(pattern);
+        colourings(self.order, p, m).len() / self.symmetry(pattern)
+    }
+
+    /// How many renumberings of its colours map a pattern to itself (1 for a cyclic epoch,
+    /// whose patterns keep their order): a sum over distinct batches counts each tree this
+    /// many times.
+    ///
+    /// ```
+    /// use eomderive::series::{sgd_series, BatchOrder};
+    /// let mut s = sgd_series(BatchOrder::Shuffled, 2).unwrap();
+    /// // ∇³f_a(g_b, g_c) is the same tree as ∇³f_a(g_c, g_b).
+    /// let (b, c) = (s.forest.leaf(1), s.forest.leaf(2));
+    /// let t = s.forest.node(0, vec![b, c]);
+    /// assert_eq!(s.symmetry(t), 2);
+    /// ```
+    pub fn symmetry(&mut self, pattern: ColouredId) -> usize {
+        if self.order == BatchOrder::Cyclic {
+            return 1;
+        }
+        renumberings(&mut self.forest, pattern)
+            .into_iter()
+            .filter(|&r| r == pattern)
+            .count()
+    }
+
+    /// The terms for m batches: every coloured tree with batches 0..m as colours and its
+    /// coefficient C/m in ξ_k (patterns with more colours than m drop out), in canonical
+    /// order. m = 1 gives gradient descent's table.
+    ///
+    /// ```
+    /// use eomderive::series::{sgd_series, BatchOrder};
+    /// let s = sgd_series(BatchOrder::Cyclic, 1).unwrap();
+    /// let (forest, xi) = s.for_batches(2);
+    /// // ¼(H_0 g_0 + H_1 g_1) + ¼ H_0 g_1 − ¼ H_1 g_0
+    /// let c: Vec<String> = xi[0].iter().map(|(_, c)| c.to_string()).collect();
+    /// assert_eq!(c, ["1/4", "1/4", "-1/4", "1/4"]);
+    /// # let _ = forest;
+    /// ```
+    pub fn for_batches(&self, m: usize) -> (ColouredForest, Vec<Vec<(ColouredId, BigRational)>>) {
+        let mut forest = self.forest.clone();
+        let share = BigRational::new(1.into(), (m as i64).into());
+        let xi = self
+            .xi
+            .iter()
+            .map(|terms| {
+                let mut out: HashMap<ColouredId, BigRational> = HashMap::new();
+                for (t, c) in terms {
+                    let p = forest.colour_count(*t);
+                    for colouring in colourings(self.order, p, m) {
+                        let r = forest.relabel(*t, &|x| colouring[x as usize]);
+                        out.insert(r, c * &share);
+                    }
+                }
+                let mut out: Vec<(ColouredId, BigRational)> = out.into_iter().collect();
+                out.sort_by(|a, b| forest.code(a.0).cmp(forest.code(b.0)));
+                out
+            })
+            .collect();
+        (forest, xi)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::series::counter_terms;
+
+    /// One batch is gradient descent, order by order and tree by tree.
+    #[test]
+    fn one_batch_is_gradient_descent() {
+        for order in [BatchOrder::Cyclic, BatchOrder::Shuffled] {
+            let s = sgd_series(order, 4).unwrap();
+            let gd = counter_terms(4).unwrap();
+            let (forest, xi) = s.for_batches(1);
+            for k in 0..4 {
+                let mut shapes = gd.forest.clone();
+                let mut got: Vec<(crate::series::TreeId, BigRational)> = xi[k]
+                    .iter()
+                    .map(|(t, c)| (forest.shape(*t, &mut shapes), c.clone()))
+                    .collect();
+                got.sort();
+                let mut want = gd.xi[k].clone();
+                want.sort();
+                assert_eq!(got, want, "{order} ξ_{}", k + 1);
+            }
+        }
+    }
+
+    #[test]
+    fn colourings_count_increasing_and_distinct_choices() {
+        assert_eq!(colourings(BatchOrder::Cyclic, 2, 4).len(), 6);
+        assert_eq!(colourings(BatchOrder::Shuffled, 2, 4).len(), 12);
+        assert_eq!(colourings(BatchOrder::Shuffled, 3, 2).len(), 0);
+        assert_eq!(permutations(3).len(), 6);
+    }
+}
