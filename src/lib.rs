@@ -108,6 +108,8 @@ impl Options {
             method: Some(optimizer.method),
             momentum: parameter(Parameter::Momentum),
             rho_ratio: parameter(Parameter::RhoRatio),
+            batches: optimizer.batches.map(|b| b.count),
+            batch_order: optimizer.batches.map(|b| b.order),
             ..Options::default()
         }
     }
@@ -145,6 +147,8 @@ pub struct Derivation {
     pub leading: BigRational,
     /// ∂f/∂θ_i for each parameter (with weight decay, of the loss including (λ/2)‖θ‖²).
     pub gradient: Vec<Id>,
+    /// For SGD, ∇f_a of each minibatch loss (with weight decay in each); empty otherwise.
+    pub batches: Vec<Vec<Id>>,
     /// `xi[k-1][i]`: component `i` of the counter term ξ_k.
     pub xi: Vec<Vec<Id>>,
     /// Values at the requested point, or at the file's initial point when it is complete.
@@ -245,6 +249,20 @@ fn check_order(order: usize) -> Result<()> {
 pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
     check_order(options.order)?;
     let optimizer = resolve_optimizer(options, &model.settings)?;
+    if optimizer.batches.is_some() && options.order > series::SGD_MAX_ORDER {
+        return Err(Error::new(
+            ErrorKind::Limit,
+            format!(
+                "order {} is past the limit for sgd ({})",
+                options.order,
+                series::SGD_MAX_ORDER
+            ),
+        )
+        .with_help(format!(
+            "derive at most --order {} (ξ_5 would need the 120 orders of each of ~50 000 coloured trees)",
+            series::SGD_MAX_ORDER
+        )));
+    }
     if !optimizer.is_gd() && options.order > series::METHOD_MAX_ORDER {
         return Err(Error::new(
             ErrorKind::Limit,
@@ -273,6 +291,15 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
     }
     let mut diff = Diff::new(model.params.len());
     let gradient = diff.gradient(&mut model.graph, model.loss);
+    // SGD: the minibatch losses f_a (with the weight decay in each) and their gradients.
+    let batches: Vec<Vec<Id>> = match optimizer.batches {
+        None => Vec::new(),
+        Some(b) => model
+            .batch_losses(b.count)?
+            .into_iter()
+            .map(|f| diff.gradient(&mut model.graph, f))
+            .collect(),
+    };
     // Invariances are the loss's without weight decay.
     let base_gradient = match model.weight_decay {
         None => gradient.clone(),
@@ -289,7 +316,8 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
             leading: optimizer.leading(),
             xi: Vec::new(),
         }
-    } else if optimizer.is_gd() {
+    } else if optimizer.is_gd() || optimizer.batches.is_some() {
+        // SGD's coloured table is solved below; its leading term is GD's.
         generic(options.order)?
     } else {
         series::optimizer_series(&optimizer, options.order).map_err(series_error)?
@@ -299,7 +327,15 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
         Vec::new()
     } else {
         report("counter terms");
-        series::instantiate(&trees, &mut model.graph, &mut diff, &gradient, options.max_nodes).map_err(
+        match optimizer.batches {
+            None => series::instantiate(&trees, &mut model.graph, &mut diff, &gradient, options.max_nodes),
+            Some(b) => {
+                let (forest, terms) = series::sgd_series(b.order, options.order)
+                    .map_err(series_error)?
+                    .for_batches(b.count);
+                series::instantiate_trees(&forest, &terms, &mut model.graph, &mut diff, &batches, options.max_nodes)
+            }
+        }.map_err(
             |e| {
                 Error::new(
                     ErrorKind::Limit,
@@ -346,7 +382,7 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
                 .map_err(|e| domain_error(&model, &gradient, e))?,
         ),
     };
-    let radius = match (&evaluation, optimizer.is_gd()) {
+    let radius = match (&evaluation, optimizer.is_gd() || optimizer.batches.is_some()) {
         (Some(ev), false) => numeric::Radius::at(&optimizer, &model.graph, &gradient, &ev.point),
         _ => None,
     };
@@ -366,6 +402,10 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
             series: trees,
             method: optimizer.method,
             weight_decay: model.weight_decay.is_some(),
+            batches: optimizer.batches.map(|b| analysis::Batches {
+                gradients: &batches,
+                order: b.order,
+            }),
             center,
         })
     });
@@ -374,6 +414,7 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
         optimizer,
         leading,
         gradient,
+        batches,
         xi,
         evaluation,
         radius,
@@ -420,6 +461,23 @@ pub fn check(derivation: &Derivation, options: &numeric::CheckOptions) -> Result
     let lr = derivation
         .radius
         .map_or(requested, |r| r.check_lr(requested));
+    let epoch = derivation.optimizer.batches;
+    if let Some(b) = epoch {
+        if options.steps % b.count != 0 {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!(
+                    "--steps {} is not a whole number of epochs of {} batches",
+                    options.steps, b.count
+                ),
+            )
+            .with_help(format!(
+                "--steps counts SGD steps (the horizon is steps·η); give a multiple of {}, e.g. --steps {}",
+                b.count,
+                (options.steps / b.count).max(1) * b.count
+            )));
+        }
+    }
     let options = &numeric::CheckOptions { lr, ..*options };
     let m = &derivation.model;
     // One counter term more than the derivation has predicts the top order's local error
@@ -456,6 +514,9 @@ pub fn check(derivation: &Derivation, options: &numeric::CheckOptions) -> Result
         order: Some(order),
         ..*options
     };
+    if let Some(b) = epoch {
+        return check_epochs(derivation, eom, b, options);
+    }
     let mut roots = vec![m.loss];
     roots.extend(&derivation.gradient);
     let descent = numeric::VectorField::compile(&m.graph, &roots);
@@ -481,6 +542,71 @@ pub fn check(derivation: &Derivation, options: &numeric::CheckOptions) -> Result
     let stepper = numeric::Stepper::new(&derivation.optimizer);
     let mut c = numeric::check_method(&eom, &descent, &stepper, &x0, options, &observables);
     c.requested_lr = (lr != requested).then_some(requested);
+    Ok(c)
+}
+
+/// Random orders the Monte Carlo run of random reshuffling draws per η.
+const RESHUFFLED_EPOCHS: usize = 4000;
+
+/// [`check`] for SGD: an iterate is an epoch (cyclic, or averaged over every order), run as a
+/// one-step method of step h = mη against the equation of motion in h (ξ_k/m^k); the rows
+/// are reported in η and SGD steps. For a shuffled epoch, also the Monte Carlo run of real
+/// random reshuffling.
+fn check_epochs(
+    derivation: &Derivation,
+    eom: numeric::Eom,
+    batches: series::Minibatch,
+    options: &numeric::CheckOptions,
+) -> Result<numeric::Check> {
+    let m = batches.count;
+    let model = &derivation.model;
+    let fields = derivation
+        .batches
+        .iter()
+        .map(|g| {
+            let mut roots = vec![model.loss];
+            roots.extend(g);
+            numeric::VectorField::compile(&model.graph, &roots)
+        })
+        .collect();
+    let epochs = numeric::Epochs::new(fields, batches.order).map_err(|why| {
+        Error::new(ErrorKind::Limit, format!("the check cannot run: {why}")).with_help(
+            "check with fewer batches, or with --batch-order cyclic (the derivation itself has no such limit)",
+        )
+    })?;
+    let ev = derivation
+        .evaluation
+        .as_ref()
+        .expect("check() returned early without a point");
+    let x0 = nalgebra::DVector::from_vec(ev.point.clone());
+    let mut roots = vec![model.loss];
+    roots.extend(&derivation.gradient);
+    let descent = numeric::VectorField::compile(&model.graph, &roots);
+    let (eta, steps) = (options.lr, options.steps);
+    let per_epoch = numeric::CheckOptions {
+        lr: eta * m as f64,
+        steps: steps / m,
+        ..*options
+    };
+    let monte_carlo = (batches.order == series::BatchOrder::Shuffled && m > 1).then(|| {
+        numeric::reshuffling(&epochs, &eom, &x0, eta, RESHUFFLED_EPOCHS, 20_261_201)
+    });
+    let eom = eom.per_epoch(m);
+    let stepper = numeric::Stepper::epochs(epochs);
+    let mut c = numeric::check_method(&eom, &descent, &stepper, &x0, &per_epoch, &[]);
+    // Back from epochs of h = mη to SGD steps of η.
+    let scale = m as f64;
+    c.lr /= scale;
+    c.steps *= m;
+    for r in &mut c.rows {
+        r.lr /= scale;
+        r.steps *= m;
+    }
+    for r in &mut c.local {
+        r.lr /= scale;
+    }
+    c.batches = Some((m, batches.order));
+    c.monte_carlo = monte_carlo;
     Ok(c)
 }
 

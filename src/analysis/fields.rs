@@ -28,11 +28,15 @@ pub struct Field {
     pub asymmetry: Option<Asymmetry>,
 }
 
-/// Φ_k = Σ c · g·G(τ) (tree scalars, see [`crate::series::scalar_trees`]) with ξ_k = ∇Φ_k.
+/// Φ_k = Σ c · g·G(τ) (tree scalars, see [`crate::series::scalar_trees`]) with ξ_k = ∇Φ_k;
+/// for shuffled SGD's ξ_1, Φ_1 = (1/(4m)) Σ_a ‖∇f_a‖² (Smith, Dherin, Barrett & De 2021).
 #[derive(Debug, Clone)]
 pub struct Potential {
     /// (τ, c): the scalar g·G(τ) with coefficient c; τ lives in [`super::Analysis::forest`].
     pub terms: Vec<(TreeId, BigRational)>,
+    /// `Some(m)`: the potential is (1/(4m)) Σ_a ‖∇f_a‖² over the m batches, which is
+    /// ¼‖∇f‖² + (1/(4m)) Σ_a ‖∇f_a − ∇f‖² (and `terms` is empty).
+    pub batches: Option<usize>,
     /// How ξ_k = ∇Φ_k was verified.
     pub decided: Decided,
 }
@@ -61,9 +65,15 @@ const SYMBOLIC_BUDGET: usize = 400_000;
 
 pub(super) fn decide(input: &mut Input) -> Vec<Field> {
     let n = input.params.len();
+    let sgd = input.batches.is_some();
     (1..=input.xi.len())
         .map(|k| {
-            if let Some(terms) = series::generic_potential(&mut input.series, k) {
+            let generic = if sgd {
+                None
+            } else {
+                series::generic_potential(&mut input.series, k)
+            };
+            if let Some(terms) = generic {
                 return Field {
                     k,
                     gradient: true,
@@ -71,6 +81,7 @@ pub(super) fn decide(input: &mut Input) -> Vec<Field> {
                     generic: true,
                     potential: Some(Potential {
                         terms,
+                        batches: None,
                         decided: Decided::Exactly,
                     }),
                     asymmetry: None,
@@ -89,7 +100,15 @@ pub(super) fn decide(input: &mut Input) -> Vec<Field> {
                     numeric => numeric,
                 }
             };
-            let potential = if gradient { potential(input, k) } else { None };
+            let potential = match (gradient, &input.batches) {
+                (false, _) => None,
+                (true, None) => potential(input, k),
+                (true, Some(b)) if k == 1 && b.order == series::BatchOrder::Shuffled => {
+                    batch_potential(input)
+                }
+                // The tree scalars of ∇f are not the basis of SGD's potentials beyond the first.
+                (true, Some(_)) => None,
+            };
             Field {
                 k,
                 gradient,
@@ -273,6 +292,60 @@ fn potential(input: &mut Input, k: usize) -> Option<Potential> {
             .zip(coefficients)
             .filter(|(_, c)| !c.is_zero())
             .collect(),
+        batches: None,
+        decided,
+    })
+}
+
+/// Smith et al.'s potential of shuffled SGD's ξ_1, (1/(4m)) Σ_a ‖∇f_a‖², verified against
+/// the derived ξ_1 (symbolically when the difference simplifies to zero, else at sample
+/// points): an independent route, a scalar differentiated rather than trees instantiated.
+fn batch_potential(input: &mut Input) -> Option<Potential> {
+    let batches = input.batches?;
+    let m = batches.gradients.len();
+    let n = input.params.len();
+    let g = &mut *input.graph;
+    let squares: Vec<Id> = batches
+        .gradients
+        .iter()
+        .flatten()
+        .map(|&x| g.powi(x, 2))
+        .collect();
+    let sum = g.sum(squares);
+    let scale = g.num(BigRational::new(1.into(), (4 * m as i64).into()));
+    let phi = g.mul(scale, sum);
+    let grad = input.diff.gradient(input.graph, phi);
+    let differences: Vec<Id> = input.xi[0]
+        .iter()
+        .zip(&grad)
+        .map(|(&x, &y)| input.graph.sub(x, y))
+        .collect();
+    let decided = if zero_symbolically(input.graph, &differences, n) {
+        Decided::Symbolically
+    } else {
+        let program = Program::compile(input.graph, &differences);
+        let reference = Program::compile(input.graph, &input.xi[0]);
+        let samples = sample(&program, &input.center, POINTS, SEED + 3);
+        if samples.is_empty() {
+            return None;
+        }
+        for (x, v) in &samples {
+            let size = reference
+                .eval(x)
+                .ok()?
+                .iter()
+                .fold(0.0f64, |a, b| a.max(b.abs()));
+            if v.iter().any(|d| d.abs() > 1e-9 * size.max(1e-300)) {
+                return None;
+            }
+        }
+        Decided::Numerically {
+            points: samples.len(),
+        }
+    };
+    Some(Potential {
+        terms: Vec::new(),
+        batches: Some(m),
         decided,
     })
 }

@@ -71,14 +71,29 @@ pub(crate) struct Input<'a> {
     /// The optimizer `series` belongs to.
     pub method: Method,
     pub weight_decay: bool,
+    /// For SGD: the batch gradients, and the order of the epoch.
+    pub batches: Option<Batches<'a>>,
     /// Where to sample: the evaluation point, or the origin.
     pub center: Vec<f64>,
+}
+
+/// What the analyses of SGD's counter terms need besides the full gradient.
+#[derive(Clone, Copy)]
+pub(crate) struct Batches<'a> {
+    /// ∇f_a per batch.
+    pub gradients: &'a [Vec<Id>],
+    /// Only a shuffled epoch's ξ_1 is a gradient for every loss.
+    pub order: crate::series::BatchOrder,
 }
 
 /// Runs every analysis.
 pub(crate) fn analyze(mut input: Input) -> Analysis {
     let fields = fields::decide(&mut input);
-    let invariances = invariance::detect(&mut input);
+    // The invariance laws are derived on one-field trees; SGD's are not (yet).
+    let invariances = match input.batches {
+        None => invariance::detect(&mut input),
+        Some(_) => Vec::new(),
+    };
     Analysis {
         method: input.method,
         leading: input.series.leading.clone(),

@@ -189,6 +189,12 @@ pub struct Check {
     pub cold_start: Vec<CheckRow>,
     /// The fitted slope of [`Check::cold_start`] (about 1).
     pub cold_slope: Option<f64>,
+    /// For SGD: the batches and their order (the rows' iterates are then every m-th SGD
+    /// step: cyclic epochs, or the epoch averaged over every order).
+    pub batches: Option<(usize, crate::series::BatchOrder)>,
+    /// For shuffled SGD: real random reshuffling's mean iterate after one epoch against the
+    /// EoM (see [`super::reshuffling`]).
+    pub monte_carlo: Option<super::MonteCarlo>,
 }
 
 /// The EoM truncated after ξ_K integrated step by step: the states at times 0, η, …, nη.
@@ -421,6 +427,8 @@ pub fn check_method(
         tracked,
         cold_start,
         cold_slope,
+        batches: None,
+        monte_carlo: None,
     }
 }
 
@@ -628,7 +636,7 @@ fn rows_slope<'a>(rows: impl Iterator<Item = &'a CheckRow>) -> Option<f64> {
 }
 
 /// Least-squares slope of y against x.
-fn fit_slope(points: &[(f64, f64)]) -> Option<f64> {
+pub(super) fn fit_slope(points: &[(f64, f64)]) -> Option<f64> {
     if points.len() < 2 {
         return None;
     }
@@ -644,7 +652,7 @@ fn fit_slope(points: &[(f64, f64)]) -> Option<f64> {
 
 /// θ(t) under the EoM truncated after ξ_K at learning rate η, from θ(0) = `from`, or why the
 /// integration failed.
-fn flow(
+pub(super) fn flow(
     eom: &Eom,
     k: usize,
     eta: f64,

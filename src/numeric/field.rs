@@ -122,6 +122,8 @@ pub struct Eom {
     order: usize,
     /// c in F_0 = −c g.
     leading: f64,
+    /// η per unit of the step the check runs (1/m for SGD's epochs, 1 otherwise).
+    lr_scale: f64,
     values: RefCell<Vec<f64>>,
 }
 
@@ -135,6 +137,7 @@ impl Eom {
             n: gradient.len(),
             order: xi.len(),
             leading: 1.0,
+            lr_scale: 1.0,
             values: RefCell::new(Vec::new()),
         }
     }
@@ -143,6 +146,25 @@ impl Eom {
     /// default, for GD): dθ/dt = −(c g + η ξ_1 + … + η^K ξ_K).
     pub fn with_leading(self, c: f64) -> Eom {
         Eom { leading: c, ..self }
+    }
+
+    /// The same EoM in the time step of an SGD epoch of m batch steps, h = mη: ξ_k becomes
+    /// ξ_k / m^k, so that [`Eom::rhs`] at h and [`Eom::terms`] are in h's units
+    /// (dθ/dt = −(g + (h/m) ξ_1 + (h/m)² ξ_2 + …)).
+    ///
+    /// ```
+    /// use eomderive::numeric::Eom;
+    /// use nalgebra::DVector;
+    /// let d = eomderive::derive(&eomderive::lang::Source::inline("u^2/2"), &Default::default()).unwrap();
+    /// let eom = Eom::compile(&d.model.graph, &d.gradient, &d.xi).per_epoch(2);
+    /// let f = eom.rhs(&DVector::from_vec(vec![1.0]), 1.0, 1).unwrap(); // −u(1 + ½·½)
+    /// assert!((f[0] + 1.25).abs() < 1e-15);
+    /// ```
+    pub fn per_epoch(self, batches: usize) -> Eom {
+        Eom {
+            lr_scale: 1.0 / batches as f64,
+            ..self
+        }
     }
 
     /// The highest counter term compiled.
@@ -163,10 +185,15 @@ impl Eom {
         let mut values = self.values.borrow_mut();
         values.resize(self.n * (self.order + 1), 0.0);
         self.field.eval_into(x.as_slice(), &mut values)?;
+        let mut scale = 1.0;
         Ok(values
             .chunks(self.n.max(1))
             .take(self.order + 1)
-            .map(|c| DVector::from_column_slice(&c[..self.n]))
+            .map(|c| {
+                let v = DVector::from_column_slice(&c[..self.n]) * scale;
+                scale *= self.lr_scale;
+                v
+            })
             .collect())
     }
 
@@ -183,7 +210,7 @@ impl Eom {
             for i in 0..self.n {
                 out[i] -= weight * values[j * self.n + i];
             }
-            power *= eta;
+            power *= eta * self.lr_scale;
         }
         Ok(out)
     }

@@ -2,6 +2,7 @@
 //! straight-line programs that keep the graph's sharing, and their evaluation with domain checks.
 
 mod check;
+mod epoch;
 mod evaluate;
 mod field;
 mod jit;
@@ -15,6 +16,7 @@ pub use check::{
     check, check_method, gradient_descent, local_error, Check, CheckOptions, CheckRow, LocalRow,
     Observable, ObservableKind, Tracked,
 };
+pub use epoch::{reshuffling, Epochs, MonteCarlo, MonteCarloRow, MAX_AVERAGED_BATCHES};
 pub use evaluate::{evaluate, Evaluation};
 pub use field::{Eom, VectorField};
 pub use ode::{integrate, Integration, OdeError, Tolerances};

@@ -4,7 +4,9 @@
 use nalgebra::DVector;
 use num_rational::BigRational;
 
-use super::{to_f64, VectorField};
+use std::sync::Arc;
+
+use super::{to_f64, Epochs, VectorField};
 use crate::series::{Optimizer, Scheme};
 
 /// The iterates of one optimizer, ready to run.
@@ -31,6 +33,9 @@ pub struct Stepper {
     pub scheme: Scheme<f64>,
     /// Stages that are θ_n itself (their gradient is the one computed with the loss).
     identity: Vec<bool>,
+    /// For SGD: one iterate is an epoch of m steps of η/m each (so that an iterate is η of
+    /// time, as for every other method; see [`Stepper::epochs`]).
+    epochs: Option<Arc<Epochs>>,
 }
 
 impl Stepper {
@@ -55,6 +60,18 @@ impl Stepper {
             parameter: optimizer.value().as_ref().map(to_f64),
             scheme: exact.map(to_f64),
             identity,
+            epochs: None,
+        }
+    }
+
+    /// SGD's epochs as a one-step method: an iterate of step h is one epoch of m batch steps
+    /// of h/m, so that the check's time per iterate is h (the equation of motion in h has
+    /// ξ_k / m^k in place of ξ_k).
+    pub fn epochs(epochs: Epochs) -> Stepper {
+        Stepper {
+            name: "sgd",
+            epochs: Some(Arc::new(epochs)),
+            ..Stepper::gd()
         }
     }
 
@@ -124,6 +141,17 @@ impl Stepper {
             }
             if step == steps {
                 break;
+            }
+            if let Some(e) = &self.epochs {
+                let h = eta / e.batches() as f64;
+                match e.epoch(x, h) {
+                    Ok(next) if next.iter().all(|v| v.is_finite()) && next.norm() <= limit => {
+                        iterates.push(next);
+                        continue;
+                    }
+                    Ok(_) => return (iterates, Some(format!("diverged at epoch {}", step + 1))),
+                    Err(why) => return (iterates, Some(format!("{why} (epoch {})", step + 1))),
+                }
             }
             let history: Vec<DVector<f64>> = (0..h).map(|j| past(&iterates, step, j)).collect();
             forces.clear();

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::latex::latex_rational;
 use super::trees::superscript;
 use super::{signed_terms, significant, Style};
-use crate::analysis::{Analysis, Decided, Field, Invariance, Kind};
+use crate::analysis::{Analysis, Decided, Field, Invariance, Kind, Potential};
 use crate::series::{Forest, Law, Method, Poly, Scalar, TreeId, Vector};
 
 /// A value to six significant digits, trailing zeros dropped: `-9.09824`, `0.000450141`.
@@ -450,6 +450,44 @@ fn potential(style: Style, forest: &Forest, terms: &[(TreeId, BigRational)]) -> 
     signed_terms(&terms, |c| rational(style, c))
 }
 
+/// Φ_k written out: tree scalars, or SGD's (1/(4m)) Σ_a ‖g_a‖² over c (the leading
+/// coefficient, 1 for SGD).
+fn potential_of(style: Style, a: &Analysis, p: &Potential, c: &BigRational) -> String {
+    match p.batches {
+        Some(m) => {
+            let q = BigRational::new(1.into(), (4 * m as i64).into()) / c;
+            match style {
+                Style::Text => format!("{} Σ_a ‖g_a‖²", rational(style, &q)),
+                Style::Latex => format!(
+                    r"{} \sum_{{a}} \lVert \nabla f_{{a}} \rVert^{{2}}",
+                    rational(style, &q)
+                ),
+            }
+        }
+        None => {
+            let terms: Vec<(TreeId, BigRational)> =
+                p.terms.iter().map(|(t, x)| (*t, x / c)).collect();
+            potential(style, &a.forest, &terms)
+        }
+    }
+}
+
+/// Shuffled SGD's first-order modified loss in Smith et al.'s terms: GD's regulariser and
+/// what the batches add, (η/4)‖g‖² + (η/(4m)) Σ_a ‖g_a − g‖².
+fn batch_regulariser(style: Style, m: usize) -> String {
+    let q = BigRational::new(1.into(), (4 * m as i64).into());
+    match style {
+        Style::Text => format!(
+            "f + η/4 ‖g‖² + η {} Σ_a ‖g_a - g‖²",
+            rational(style, &q)
+        ),
+        Style::Latex => format!(
+            r"f + \frac{{\eta}}{{4}} \lVert \nabla f \rVert^{{2}} + \eta\, {} \sum_{{a}} \lVert \nabla f_{{a}} - \nabla f \rVert^{{2}}",
+            rational(style, &q)
+        ),
+    }
+}
+
 /// The modified loss f + η Φ_1 + … + η^j Φ_j for the first j counter terms with potentials.
 fn modified_loss(style: Style, a: &Analysis) -> Option<String> {
     let j = a.modified_loss_order();
@@ -459,14 +497,16 @@ fn modified_loss(style: Style, a: &Analysis) -> Option<String> {
     let mut s = "f".to_string();
     for f in &a.fields[..j] {
         let p = f.potential.as_ref().unwrap();
+        if let Some(m) = p.batches {
+            s = batch_regulariser(style, m);
+            continue;
+        }
         if p.terms.is_empty() {
             continue;
         }
         // dθ/dt = −c ∇f − Σ η^k ∇Φ_k = −c ∇(f + Σ η^k Φ_k / c).
-        let terms: Vec<(TreeId, BigRational)> =
-            p.terms.iter().map(|(t, x)| (*t, x / &a.leading)).collect();
         let e = power(style, eta(style), f.k as u32);
-        let _ = write!(s, " + {e} ({})", potential(style, &a.forest, &terms));
+        let _ = write!(s, " + {e} ({})", potential_of(style, a, p, &a.leading));
     }
     Some(s)
 }
@@ -493,10 +533,15 @@ fn field_line(style: Style, a: &Analysis, f: &Field, params: &[String]) -> Strin
             let _ = write!(
                 s,
                 "ξ_{k} = ∇({}) ({})",
-                potential(style, &a.forest, &p.terms),
+                potential_of(style, a, p, &BigRational::one()),
                 decided(p.decided)
             );
-            if !f.generic {
+            if p.batches.is_some() {
+                let _ = write!(
+                    s,
+                    "; Smith, Dherin, Barrett & De (2021): the mean iterate of random reshuffling follows −∇ of the modified loss below"
+                );
+            } else if !f.generic {
                 let _ = write!(
                     s,
                     "; a gradient for this loss, not for a general one (Jacobian symmetric {})",
@@ -566,6 +611,13 @@ pub(crate) fn text(
                 power(Style::Text, "η", j as u32 + 1)
             );
         }
+    }
+    if a.method == crate::series::Method::Sgd {
+        let _ = writeln!(
+            out,
+            "invariances: not analysed for SGD (their laws are derived for one-batch methods)"
+        );
+        return;
     }
     if a.invariances.is_empty() {
         let _ = writeln!(
@@ -640,8 +692,8 @@ pub(crate) fn json(a: &Analysis, params: &[String], order: usize) -> (Value, Val
             });
             if let Some(p) = &f.potential {
                 o["potential"] = json!({
-                    "text": potential(Style::Text, &a.forest, &p.terms),
-                    "latex": potential(Style::Latex, &a.forest, &p.terms),
+                    "text": potential_of(Style::Text, a, p, &BigRational::one()),
+                    "latex": potential_of(Style::Latex, a, p, &BigRational::one()),
                     "decided": decided_json(p.decided),
                 });
             }

@@ -178,6 +178,10 @@ pub(crate) fn whole(c: &RatFn, method: Method, syntax: Syntax) -> String {
 pub(crate) fn describe(optimizer: &Optimizer, syntax: Syntax) -> String {
     let m = optimizer.method;
     let x = symbol(m, syntax);
+    if let Some(b) = optimizer.batches {
+        let s = if b.count == 1 { "" } else { "es" };
+        return format!("{m} ({} batch{s}, {} order)", b.count, b.order);
+    }
     match (m.parameter(), &optimizer.parameter) {
         (None, _) => m.name().into(),
         (Some(Parameter::Momentum), Some(v)) => format!("{m}, {x} = {v}"),

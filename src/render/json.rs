@@ -408,6 +408,10 @@ fn orders(series: &MethodSeries) -> Vec<GenericOrder> {
 fn optimizer_json(optimizer: &Optimizer, syntax: Syntax) -> Value {
     let mut o = Map::new();
     o.insert("name".into(), Value::from(optimizer.method.name()));
+    if let Some(b) = optimizer.batches {
+        o.insert("batches".into(), Value::from(b.count));
+        o.insert("order".into(), Value::from(b.order.name()));
+    }
     if let Some(p) = optimizer.method.parameter() {
         let value = match &optimizer.parameter {
             Some(v) => v.to_string(),

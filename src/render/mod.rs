@@ -5,6 +5,7 @@
 //! a whole [`Derivation`](crate::Derivation) or [`GenericSeries`](crate::series::GenericSeries).
 
 mod analysis;
+mod batches;
 mod coefficient;
 mod json;
 mod latex;
@@ -13,6 +14,7 @@ mod printer;
 mod text;
 pub mod trees;
 
+pub use batches::{coloured_latex, coloured_text, sgd_json, sgd_latex, sgd_text};
 pub use json::{generic_json, json, method_json};
 pub use latex::{generic_latex, latex, method_latex};
 pub use plot::plot_svg;

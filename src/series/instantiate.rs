@@ -1,11 +1,44 @@
 //! The generic series instantiated on a loss: each tree becomes a vector of shared expressions.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 
 use num_rational::BigRational;
 
-use super::{GenericSeries, TreeId};
+use super::{ColouredForest, ColouredId, Forest, GenericSeries, TreeId};
 use crate::expr::{Diff, Graph, Id};
+
+/// Trees whose elementary differentials can be built on a loss: each tree's children, and
+/// which gradient its root differentiates (always the one gradient for [`Forest`], batch a's
+/// for a node coloured a in a [`ColouredForest`]).
+pub trait Shapes {
+    /// A tree's handle.
+    type Tree: Copy + Eq + Hash;
+    /// Its children, equal ones adjacent.
+    fn children(&self, t: Self::Tree) -> &[Self::Tree];
+    /// The index of the gradient the root differentiates.
+    fn field(&self, t: Self::Tree) -> usize;
+}
+
+impl Shapes for Forest {
+    type Tree = TreeId;
+    fn children(&self, t: TreeId) -> &[TreeId] {
+        Forest::children(self, t)
+    }
+    fn field(&self, _: TreeId) -> usize {
+        0
+    }
+}
+
+impl Shapes for ColouredForest {
+    type Tree = ColouredId;
+    fn children(&self, t: ColouredId) -> &[ColouredId] {
+        ColouredForest::children(self, t)
+    }
+    fn field(&self, t: ColouredId) -> usize {
+        self.colour(t) as usize
+    }
+}
 
 /// ξ_1..ξ_K of a loss as expressions: `result[k-1][i]` is component `i` of ξ_k; an error when
 /// the graph grows past `max_nodes` nodes (checked after each derivative).
@@ -32,12 +65,50 @@ pub fn instantiate(
     gradient: &[Id],
     max_nodes: usize,
 ) -> Result<Vec<Vec<Id>>, TooLarge> {
-    let mut memo: HashMap<TreeId, Vec<Id>> = HashMap::new();
-    let mut xi = Vec::with_capacity(series.xi.len());
-    for (k, terms) in series.xi.iter().enumerate() {
+    let gradients = [gradient.to_vec()];
+    instantiate_trees(&series.forest, &series.xi, graph, diff, &gradients, max_nodes)
+}
+
+/// [`instantiate`] for any trees: `xi[k-1]` lists ξ_k's trees with their coefficients, and
+/// `gradients[a]` is the gradient a root with [`Shapes::field`] a differentiates (batch a's
+/// for SGD's coloured trees).
+///
+/// ```
+/// use eomderive::{expr::Diff, lang::parse_str, numeric::Program, series};
+/// // Two batches f_0 = u²/2, f_1 = u³/3: H_0 g_1 = 1·u² at u = 2 is 4.
+/// let mut m = parse_str("u^2/2 + u^3/3").unwrap();
+/// let mut d = Diff::new(1);
+/// let u = m.graph.var(eomderive::expr::VarId(0));
+/// let (f0, f1) = { let two = m.graph.int(2); let three = m.graph.int(3); let a = m.graph.powi(u, 2); let b = m.graph.powi(u, 3); (m.graph.div(a, two), m.graph.div(b, three)) };
+/// let g = vec![d.gradient(&mut m.graph, f0), d.gradient(&mut m.graph, f1)];
+/// let mut forest = series::ColouredForest::new();
+/// let leaf = forest.leaf(1);
+/// let t = forest.node(0, vec![leaf]);
+/// let one = num_rational::BigRational::from_integer(1.into());
+/// let xi = series::instantiate_trees(&forest, &[vec![(t, one)]], &mut m.graph, &mut d, &g, 1_000_000).unwrap();
+/// assert_eq!(Program::compile(&m.graph, &xi[0]).eval(&[2.0]).unwrap(), vec![4.0]);
+/// ```
+pub fn instantiate_trees<S: Shapes>(
+    shapes: &S,
+    xi: &[Vec<(S::Tree, BigRational)>],
+    graph: &mut Graph,
+    diff: &mut Diff,
+    gradients: &[Vec<Id>],
+    max_nodes: usize,
+) -> Result<Vec<Vec<Id>>, TooLarge> {
+    let mut memo: HashMap<S::Tree, Vec<Id>> = HashMap::new();
+    let mut out = Vec::with_capacity(xi.len());
+    for (k, terms) in xi.iter().enumerate() {
         let mut within = |g: &Graph| g.len() <= max_nodes;
-        match combination(series, terms, graph, diff, gradient, &mut memo, &mut within) {
-            Some(v) => xi.push(v),
+        let mut cx = Context {
+            shapes,
+            graph: &mut *graph,
+            diff: &mut *diff,
+            gradients,
+            memo: &mut memo,
+        };
+        match cx.combination(terms, &mut within) {
+            Some(v) => out.push(v),
             None => {
                 return Err(TooLarge {
                     order: k + 1,
@@ -46,7 +117,7 @@ pub fn instantiate(
             }
         }
     }
-    Ok(xi)
+    Ok(out)
 }
 
 /// The expression graph outgrew its budget while deriving ξ_order.
@@ -58,94 +129,89 @@ pub struct TooLarge {
     pub nodes: usize,
 }
 
-/// Trees that differ only in their last child: (the other children, the last children with
-/// their coefficients, the first tree seen).
-type Group = (Vec<TreeId>, Vec<(TreeId, BigRational)>, TreeId);
+/// Trees that differ only in their last child: (the root's field and the other children, the
+/// last children with their coefficients, the first tree seen).
+type Group<T> = ((usize, Vec<T>), Vec<(T, BigRational)>, T);
 
-/// Σ c_τ G(τ) for a linear combination of trees, factored by multilinearity so that trees
-/// sharing a root arity and all children but the last need one derivative, applied to the
-/// combination of their last children: Σ c ∇^m g(a, …, b_i) = ∇^m g(a, …, Σ c b_i). The
-/// combination of last children is factored the same way, recursively.
-fn combination(
-    series: &GenericSeries,
-    terms: &[(TreeId, BigRational)],
-    graph: &mut Graph,
-    diff: &mut Diff,
-    gradient: &[Id],
-    memo: &mut HashMap<TreeId, Vec<Id>>,
-    within: &mut dyn FnMut(&Graph) -> bool,
-) -> Option<Vec<Id>> {
-    let n = gradient.len();
-    let mut sums: Vec<Vec<Id>> = vec![Vec::new(); n];
-    // Groups keyed by all children but the last, in first-seen order (deterministic). A tree
-    // alone in its group is used whole, so that its memoised value is shared with every other
-    // place that needs it (lower orders, other trees).
-    let mut groups: Vec<Group> = Vec::new();
-    for (tree, c) in terms {
-        let children = series.forest.children(*tree);
-        let (last, rest) = children
-            .split_last()
-            .map_or((*tree, &[][..]), |(l, r)| (*l, r));
-        let key = if children.is_empty() {
-            None
-        } else {
-            Some(rest)
-        };
-        match groups
-            .iter_mut()
-            .find(|(k, _, t)| Some(&k[..]) == key && !series.forest.children(*t).is_empty())
-        {
-            Some((_, members, _)) => members.push((last, c.clone())),
-            None => groups.push((rest.to_vec(), vec![(last, c.clone())], *tree)),
-        }
-    }
-    for (rest, members, first) in groups {
-        if members.len() == 1 {
-            let v = elementary(series, first, graph, diff, gradient, memo);
-            let c = graph.num(members[0].1.clone());
-            for (s, x) in sums.iter_mut().zip(v) {
-                s.push(graph.mul(c, x));
+/// What building elementary differentials needs, borrowed for one ξ_k.
+struct Context<'a, S: Shapes> {
+    shapes: &'a S,
+    graph: &'a mut Graph,
+    diff: &'a mut Diff,
+    gradients: &'a [Vec<Id>],
+    memo: &'a mut HashMap<S::Tree, Vec<Id>>,
+}
+
+impl<S: Shapes> Context<'_, S> {
+    /// Σ c_τ G(τ) for a linear combination of trees, factored by multilinearity so that trees
+    /// sharing a root (arity and field) and all children but the last need one derivative,
+    /// applied to the combination of their last children: Σ c ∇^m g(a, …, b_i) =
+    /// ∇^m g(a, …, Σ c b_i). The combination of last children is factored the same way,
+    /// recursively.
+    fn combination(
+        &mut self,
+        terms: &[(S::Tree, BigRational)],
+        within: &mut dyn FnMut(&Graph) -> bool,
+    ) -> Option<Vec<Id>> {
+        let n = self.gradients[0].len();
+        let mut sums: Vec<Vec<Id>> = vec![Vec::new(); n];
+        // Groups keyed by the root's field and all children but the last, in first-seen order
+        // (deterministic). A tree alone in its group is used whole, so that its memoised value
+        // is shared with every other place that needs it (lower orders, other trees).
+        let mut groups: Vec<Group<S::Tree>> = Vec::new();
+        for (tree, c) in terms {
+            let children = self.shapes.children(*tree);
+            let field = self.shapes.field(*tree);
+            let Some((last, rest)) = children.split_last() else {
+                groups.push(((field, Vec::new()), vec![(*tree, c.clone())], *tree));
+                continue;
+            };
+            match groups.iter_mut().find(|((f, k), _, t)| {
+                *f == field && &k[..] == rest && !self.shapes.children(*t).is_empty()
+            }) {
+                Some((_, members, _)) => members.push((*last, c.clone())),
+                None => groups.push(((field, rest.to_vec()), vec![(*last, c.clone())], *tree)),
             }
-            if !within(graph) {
+        }
+        for ((field, rest), members, first) in groups {
+            if members.len() == 1 {
+                let v = self.elementary(first);
+                let c = self.graph.num(members[0].1.clone());
+                for (s, x) in sums.iter_mut().zip(v) {
+                    s.push(self.graph.mul(c, x));
+                }
+                if !within(self.graph) {
+                    return None;
+                }
+                continue;
+            }
+            let mut dirs: Vec<Vec<Id>> = rest.iter().map(|&t| self.elementary(t)).collect();
+            dirs.push(self.combination(&members, within)?);
+            let v = self
+                .diff
+                .gradient_directional(self.graph, &self.gradients[field], &dirs);
+            for (s, x) in sums.iter_mut().zip(v) {
+                s.push(x);
+            }
+            if !within(self.graph) {
                 return None;
             }
-            continue;
         }
-        let mut dirs: Vec<Vec<Id>> = rest
-            .iter()
-            .map(|&t| elementary(series, t, graph, diff, gradient, memo))
-            .collect();
-        dirs.push(combination(
-            series, &members, graph, diff, gradient, memo, within,
-        )?);
-        let v = diff.gradient_directional(graph, gradient, &dirs);
-        for (s, x) in sums.iter_mut().zip(v) {
-            s.push(x);
-        }
-        if !within(graph) {
-            return None;
-        }
+        Some(sums.into_iter().map(|s| self.graph.sum(s)).collect())
     }
-    Some(sums.into_iter().map(|s| graph.sum(s)).collect())
-}
-/// The elementary differential G(τ) of the gradient, memoised per tree.
-fn elementary(
-    series: &GenericSeries,
-    tree: TreeId,
-    graph: &mut Graph,
-    diff: &mut Diff,
-    gradient: &[Id],
-    memo: &mut HashMap<TreeId, Vec<Id>>,
-) -> Vec<Id> {
-    if let Some(v) = memo.get(&tree) {
-        return v.clone();
+
+    /// The elementary differential G(τ), memoised per tree.
+    fn elementary(&mut self, tree: S::Tree) -> Vec<Id> {
+        if let Some(v) = self.memo.get(&tree) {
+            return v.clone();
+        }
+        let children: Vec<S::Tree> = self.shapes.children(tree).to_vec();
+        let dirs: Vec<Vec<Id>> = children.iter().map(|&c| self.elementary(c)).collect();
+        let field = self.shapes.field(tree);
+        let v = self
+            .diff
+            .gradient_directional(self.graph, &self.gradients[field], &dirs);
+        self.memo.insert(tree, v.clone());
+        v
     }
-    let children: Vec<TreeId> = series.forest.children(tree).to_vec();
-    let dirs: Vec<Vec<Id>> = children
-        .iter()
-        .map(|&c| elementary(series, c, graph, diff, gradient, memo))
-        .collect();
-    let v = diff.gradient_directional(graph, gradient, &dirs);
-    memo.insert(tree, v.clone());
-    v
 }

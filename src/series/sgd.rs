@@ -64,6 +64,8 @@ pub struct SgdSeries {
     /// `xi[k-1]`: the patterns of ξ_k (k+1 nodes, colours 0..p) with C, zeros dropped, in
     /// canonical order. For a shuffled epoch one pattern stands for all its renumberings.
     pub xi: Vec<Vec<(ColouredId, BigRational)>>,
+    /// m when it is given ([`SgdSeries::with_batches`]); `None`: the form for every m.
+    pub batches: Option<usize>,
 }
 
 /// ξ_1..ξ_order of minibatch SGD as patterns (module docs).
@@ -126,7 +128,12 @@ pub fn sgd_series(order: BatchOrder, k: usize) -> Result<SgdSeries, SeriesError>
             xi.push(terms);
         }
     }
-    Ok(SgdSeries { order, forest, xi })
+    Ok(SgdSeries {
+        order,
+        forest,
+        xi,
+        batches: None,
+    })
 }
 
 /// F(τ) in the identity order: Π_k (P_{τ_k} − [col τ_k < col τ] F(τ_k)) / Π μ!.
@@ -249,6 +256,21 @@ impl SgdSeries {
             .into_iter()
             .filter(|&r| r == pattern)
             .count()
+    }
+
+    /// The same series for m batches: the patterns with more colours than m drop out.
+    ///
+    /// ```
+    /// use eomderive::series::{sgd_series, BatchOrder};
+    /// let s = sgd_series(BatchOrder::Cyclic, 1).unwrap().with_batches(1);
+    /// assert_eq!((s.xi[0].len(), s.batches), (1, Some(1))); // ½ H g: gradient descent
+    /// ```
+    pub fn with_batches(mut self, m: usize) -> SgdSeries {
+        for terms in &mut self.xi {
+            terms.retain(|(t, _)| self.forest.colour_count(*t) <= m);
+        }
+        self.batches = Some(m);
+        self
     }
 
     /// The terms for m batches: every coloured tree with batches 0..m as colours and its
