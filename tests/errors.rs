@@ -927,7 +927,7 @@ fn assert_setting_error(src: &str, (line, column): (usize, usize), message: &str
     assert_eq!(caret.find('^').unwrap(), column - 1, "{}", r.stderr);
 }
 
-const NAMES: &str = "the optimizers are gd, heavy-ball, nesterov, extragradient, sam";
+const NAMES: &str = "the optimizers are gd, heavy-ball, nesterov, extragradient, sam, sgd";
 
 #[test]
 fn unknown_optimizer_lists_the_names_and_suggests_a_close_one() {
@@ -956,20 +956,18 @@ fn unknown_optimizer_lists_the_names_and_suggests_a_close_one() {
             "write one of them, e.g. `optimizer = heavy-ball`",
         );
     }
-    // `sgd` is not a name the file knows (yet): the same error, the same list.
-    let err = eomderive::lang::parse_str("param u\noptimizer = sgd\nloss = u^2").unwrap_err();
-    assert_eq!(err.exit_code(), 2);
+    // `sgd` is a name the file knows.
+    let m = eomderive::lang::parse_str("param u\noptimizer = sgd\nloss = u^2").unwrap();
     assert_eq!(
-        err.message,
-        format!("unknown optimizer `sgd` ({NAMES})"),
-        "{err}"
+        m.settings.optimizer,
+        Some((eomderive::series::Method::Sgd, 2))
     );
     // The value is a name, not an expression.
     assert_setting_error(
         "param u\noptimizer = 3\nloss = u^2",
         (2, 13),
         "expected an optimizer name",
-        "write one of the names gd, heavy-ball, nesterov, extragradient, sam",
+        "write one of the names gd, heavy-ball, nesterov, extragradient, sam, sgd",
     );
 }
 
@@ -1072,5 +1070,235 @@ fn a_parameter_must_suit_the_files_optimizer() {
         "param u\nmomentum = 0.5\nrho_ratio = 2\nloss = u^2",
     ] {
         assert!(eomderive::lang::parse_str(ok).is_ok(), "{ok}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SGD: `batches`, `batch_order`, --batches, --batch-order, and the split into batches
+
+#[test]
+fn batches_must_be_a_whole_number_1_or_more() {
+    for (value, got) in [
+        ("0", "0"),
+        ("1.5", "3/2"),
+        ("-2", "-2"),
+        ("1/3", "1/3"),
+        ("2 - 2", "0"),
+    ] {
+        assert_setting_error(
+            &format!("param u\noptimizer = sgd\nbatches = {value}\nloss = u^2"),
+            (3, 11),
+            &format!("the number of batches must be a whole number, 1 or more (got {got})"),
+            "write e.g. `batches = 4`",
+        );
+    }
+    // Checked without an optimizer line too, and the value must be a constant.
+    assert_setting_error(
+        "param u\nbatches = 0.5\nloss = u^2",
+        (2, 11),
+        "the number of batches must be a whole number, 1 or more (got 1/2)",
+        "equal batches",
+    );
+    assert_setting_error(
+        "param u\nbatches = 2*u\nloss = u^2",
+        (2, 11),
+        "the number of batches must be a constant",
+        "write a whole number, e.g. `batches = 4`; it may not depend on parameters",
+    );
+    assert_setting_error(
+        "param u\nbatches = 1e30\nloss = u^2",
+        (2, 11),
+        "the number of batches must be a whole number, 1 or more (got 1000000000000000000000000000000)",
+        "batches = 4",
+    );
+}
+
+#[test]
+fn unknown_batch_order_lists_the_two() {
+    for (word, help) in [
+        (
+            "random",
+            "write `batch_order = cyclic` or `batch_order = shuffled`",
+        ),
+        (
+            "sequential",
+            "write `batch_order = cyclic` or `batch_order = shuffled`",
+        ),
+        ("Cyclic", "did you mean `cyclic`?"),
+        ("shufled", "did you mean `shuffled`?"),
+    ] {
+        assert_setting_error(
+            &format!("param u\nbatch_order = {word}\nloss = u^2"),
+            (2, 15),
+            &format!("unknown batch order `{word}` (the orders are cyclic and shuffled)"),
+            help,
+        );
+    }
+    // The value is a name, not an expression.
+    assert_setting_error(
+        "param u\nbatch_order = 2\nloss = u^2",
+        (2, 15),
+        "expected a batch order name",
+        "write `batch_order = cyclic` or `batch_order = shuffled`",
+    );
+}
+
+#[test]
+fn each_batch_setting_is_given_once() {
+    for (word, first, second) in [("batches", "2", "4"), ("batch_order", "cyclic", "shuffled")] {
+        assert_setting_error(
+            &format!("param u\n{word} = {first}\nloss = u^2\n{word} = {second}"),
+            (4, 1),
+            &format!("a second `{word}` line (the first is on line 2)"),
+            &format!("give `{word}` once: remove one of the two lines"),
+        );
+    }
+}
+
+#[test]
+fn batch_settings_must_suit_the_files_optimizer() {
+    for method in ["gd", "heavy-ball", "nesterov", "extragradient", "sam"] {
+        assert_setting_error(
+            &format!("param u\noptimizer = {method}\nbatches = 2\nloss = u^2"),
+            (3, 1),
+            &format!("`batches` applies to sgd only; this file's optimizer is {method} (line 2)"),
+            "remove the `batches` line, or choose `optimizer = sgd`",
+        );
+        assert_setting_error(
+            &format!("param u\nbatch_order = cyclic\nloss = u^2\noptimizer = {method}"),
+            (2, 1),
+            &format!(
+                "`batch_order` applies to sgd only; this file's optimizer is {method} (line 4)"
+            ),
+            "remove the `batch_order` line, or choose `optimizer = sgd`",
+        );
+    }
+    // The first misplaced line in the file is reported, whichever setting it is.
+    assert_setting_error(
+        "param u\nbatches = 2\nmomentum = 0.5\noptimizer = gd\nloss = u^2",
+        (2, 1),
+        "`batches` applies to sgd only; this file's optimizer is gd (line 4)",
+        "`optimizer = sgd`",
+    );
+    // SGD has no momentum or ratio.
+    assert_setting_error(
+        "param u\noptimizer = sgd\nbatches = 2\nmomentum = 0.5\nloss = u^2",
+        (4, 1),
+        "`momentum` applies to heavy-ball and nesterov only; this file's optimizer is sgd (line 2)",
+        "remove the `momentum` line",
+    );
+    assert_setting_error(
+        "param u\noptimizer = sgd\nrho_ratio = 1\nloss = u^2",
+        (3, 1),
+        "`rho_ratio` applies to sam only; this file's optimizer is sgd (line 2)",
+        "`optimizer = sam`",
+    );
+    for ok in [
+        "param u\noptimizer = sgd\nbatches = 2\nbatch_order = cyclic\nloss = u^2",
+        "param u\nbatch_order = shuffled\nbatches = 3\nloss = u^2",
+        "param u\noptimizer = sgd\nloss = u^2",
+    ] {
+        assert!(eomderive::lang::parse_str(ok).is_ok(), "{ok}");
+    }
+}
+
+/// Four examples, the loss on line 4 from column 8.
+const FOUR: &str = "data x[4] = [1, 2, 3, 4]\ndata y[4] = [0, 1, 0, 1]\nparam w = 0.5\nloss = mean(i, (w*x[i] - y[i])^2)";
+
+/// Asserts a library error at the loss of [`FOUR`] (line 4, column 8).
+fn assert_at_the_loss(
+    err: &eomderive::Error,
+    kind: eomderive::ErrorKind,
+    message: &str,
+    help: &str,
+) {
+    assert_eq!(err.kind, kind, "{err}");
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert_eq!(err.message, message, "{err}");
+    assert_eq!(err.help.as_deref(), Some(help), "{err}");
+    let loc = err.location.as_ref().expect("a location");
+    assert_eq!((loc.line, loc.column), (4, 8), "{err}");
+    let shown = err.to_string();
+    assert!(
+        shown.contains("4 | loss = mean(i, (w*x[i] - y[i])^2)\n  |        ^^^^^^^^^"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn unequal_batches_are_refused_with_the_divisors() {
+    use eomderive::ErrorKind::Usage;
+    let mut m = eomderive::lang::parse_str(FOUR).unwrap();
+    assert_at_the_loss(
+        &m.batch_losses(3).unwrap_err(),
+        Usage,
+        "4 examples do not split into 3 equal batches (4 = 1·3 + 1)",
+        "choose a number of batches that divides 4: --batches 1, 2 or 4",
+    );
+    assert_at_the_loss(
+        &m.batch_losses(5).unwrap_err(),
+        Usage,
+        "4 examples do not split into 5 equal batches (4 = 0·5 + 4)",
+        "choose a number of batches that divides 4: --batches 1, 2 or 4",
+    );
+    assert_at_the_loss(
+        &m.batch_losses(0).unwrap_err(),
+        Usage,
+        "SGD needs at least 1 batch (got 0)",
+        "give --batches m (or a `batches = m` line) with m ≥ 1; 1 batch is plain GD",
+    );
+    for ok in [1, 2, 4] {
+        assert_eq!(m.batch_losses(ok).unwrap().len(), ok);
+    }
+    // Six examples; and a prime number of them, which only 1 and N divide.
+    let mut m = eomderive::lang::parse_str("param w\nloss = mean(i in 1..6, (w - i)^2)").unwrap();
+    let e = m.batch_losses(4).unwrap_err();
+    assert_eq!(
+        e.message,
+        "6 examples do not split into 4 equal batches (6 = 1·4 + 2)"
+    );
+    assert_eq!(
+        e.help.as_deref(),
+        Some("choose a number of batches that divides 6: --batches 1, 2, 3 or 6")
+    );
+    let mut m = eomderive::lang::parse_str("param w\nloss = mean(i in 1..7, (w - i)^2)").unwrap();
+    let e = m.batch_losses(2).unwrap_err();
+    assert_eq!(
+        e.help.as_deref(),
+        Some("choose a number of batches that divides 7: --batches 1 or 7")
+    );
+    // Many divisors are shortened.
+    let mut m = eomderive::lang::parse_str("param w\nloss = mean(i in 1..720, (w - i)^2)").unwrap();
+    let e = m.batch_losses(7).unwrap_err();
+    assert_eq!(
+        e.help.as_deref(),
+        Some("choose a number of batches that divides 720: --batches 1, 2, 3, 4, 5, 6, 8, 9, … or 720")
+    );
+}
+
+#[test]
+fn sgd_needs_a_mean_over_examples() {
+    let message = "SGD splits the examples of `loss = mean(i, …)` into batches; this loss is not a mean over examples";
+    let help = "write the loss as `loss = mean(i, per-example term)`, e.g. `loss = mean(i, (w*x[i] - y[i])^2)`";
+    for (src, (line, column)) in [
+        (
+            "data x = [1, 2]\nparam w\nloss = sum(i, (w*x[i])^2)",
+            (3, 8),
+        ),
+        (
+            "data x = [1, 2]\nparam w\nloss = mean(i, (w*x[i])^2) / 2",
+            (3, 8),
+        ),
+        ("param u, v\nloss = u*v - 1", (2, 8)),
+        ("u*v - 1", (1, 1)),
+    ] {
+        let mut m = eomderive::lang::parse_str(src).unwrap();
+        let err = m.batch_losses(2).unwrap_err();
+        assert_eq!(err.kind, eomderive::ErrorKind::Semantic, "{err}");
+        assert_eq!(err.exit_code(), 2);
+        assert_eq!(err.message, message);
+        assert_eq!(err.help.as_deref(), Some(help));
+        let loc = err.location.as_ref().expect("a location");
+        assert_eq!((loc.line, loc.column), (line, column), "{src}: {err}");
     }
 }

@@ -5,7 +5,7 @@
 use eomderive::expr::Diff;
 use eomderive::lang::{parse_point, parse_str, Model, Settings};
 use eomderive::numeric::Program;
-use eomderive::series::Method;
+use eomderive::series::{BatchOrder, Method};
 use eomderive::{derive, lang::Source, render, Options};
 use num_bigint::BigInt;
 use num_rational::BigRational;
@@ -758,6 +758,8 @@ fn parameters_without_an_optimizer_line_are_kept_for_the_command_line() {
             optimizer: None,
             momentum: Some((q(1, 2), 2)),
             rho_ratio: Some((q(3, 1), 3)),
+            batches: None,
+            batch_order: None,
         }
     );
 }
@@ -820,4 +822,238 @@ fn setting_words_are_still_names() {
         "u^2 + u",
     );
     assert!(m.settings.rho_ratio.is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// SGD: `batches`, `batch_order`, the examples of `loss = mean(i, …)` and the minibatch losses
+
+#[test]
+fn batches_and_batch_order_lines() {
+    let m = model(
+        "data x[4] = [1, 2, 3, 4]\nparam w\noptimizer = sgd\n\nbatches = 2\nbatch_order = cyclic\nloss = mean(i, (w - x[i])^2)",
+    );
+    assert_eq!(m.settings.optimizer, Some((Method::Sgd, 3)));
+    assert_eq!(m.settings.batches, Some((2, 5)));
+    assert_eq!(m.settings.batch_order, Some((BatchOrder::Cyclic, 6)));
+    assert_eq!(
+        (&m.settings.momentum, &m.settings.rho_ratio),
+        (&None, &None)
+    );
+    // Constant expressions fold to a whole number; `;` separates statements on one line.
+    for (text, value) in [
+        ("4", 4),
+        ("2*2", 4),
+        ("8/2", 4),
+        ("4.0", 4),
+        ("1", 1),
+        ("n + 1", 4),
+    ] {
+        let m = model(&format!(
+            "data n = 3\nparam w; batches = {text}; batch_order = shuffled\nloss = w^2"
+        ));
+        assert_eq!(m.settings.batches, Some((value, 2)), "batches = {text}");
+        assert_eq!(m.settings.batch_order, Some((BatchOrder::Shuffled, 2)));
+        assert_eq!(m.settings.optimizer, None);
+    }
+    // Either may come alone, without an optimizer line (kept for the command line).
+    let m = model("param w\nbatch_order = cyclic\nloss = w^2");
+    assert_eq!(
+        m.settings,
+        Settings {
+            batch_order: Some((BatchOrder::Cyclic, 2)),
+            ..Settings::default()
+        }
+    );
+    let m = model("param w\r\nbatches = 3   # three batches\r\nloss = w^2\r\n");
+    assert_eq!(
+        m.settings,
+        Settings {
+            batches: Some((3, 2)),
+            ..Settings::default()
+        }
+    );
+}
+
+#[test]
+fn batch_setting_words_are_still_names() {
+    let m = same(
+        "param batches = 2, batch_order\nloss = batches^2 + batch_order",
+        "param a, b\nloss = a^2 + b",
+    );
+    assert_eq!(m.params, ["batches", "batch_order"]);
+    assert_eq!(m.settings, Settings::default());
+    let m = model("(batches - batch_order)^2");
+    assert_eq!(m.params, ["batches", "batch_order"]);
+    let m = model("param batches = 1\nbatches = 2\nloss = batches^2");
+    assert_eq!(m.settings.batches, Some((2, 2)));
+    assert_eq!(initial(&m), [Some(q(1, 1))]);
+}
+
+/// Linear regression with four examples and its per-example terms by hand.
+const REGRESSION: &str = "data x[4] = [1, 2, -1, 0.5]\ndata y[4] = [0.5, 1, 0, -2]\nparam w = 0.3, b = -0.1\nloss = mean(i, (w*x[i] + b - y[i])^2)";
+const XS: [f64; 4] = [1.0, 2.0, -1.0, 0.5];
+const YS: [f64; 4] = [0.5, 1.0, 0.0, -2.0];
+
+fn example_by_hand(i: usize, p: &[f64]) -> f64 {
+    (p[0] * XS[i] + p[1] - YS[i]).powi(2)
+}
+
+fn eval(m: &Model, ids: &[eomderive::expr::Id], p: &[f64]) -> Vec<f64> {
+    Program::compile(&m.graph, ids).eval(p).unwrap()
+}
+
+/// Equal to 1e-12, relative to 1 or the larger.
+fn near(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-12 * (1.0 + a.abs().max(b.abs()))
+}
+
+#[test]
+fn a_top_level_mean_records_its_examples() {
+    let m = model(REGRESSION);
+    let ex = m.examples.clone().expect("a mean over examples");
+    assert_eq!(ex.len(), 4);
+    let mut rng = Rng(7);
+    for _ in 0..5 {
+        let p = [rng.next() * 4.0 - 2.0, rng.next() * 4.0 - 2.0];
+        let got = eval(&m, &ex, &p);
+        for (i, v) in got.iter().enumerate() {
+            assert!(near(*v, example_by_hand(i, &p)), "ℓ_{}: {v}", i + 1);
+        }
+        let loss = eval(&m, &[m.loss], &p)[0];
+        assert!(near(loss, got.iter().sum::<f64>() / 4.0), "{loss}");
+    }
+    // The loss is the mean of these very nodes: building it again adds nothing.
+    let mut g = m.graph.clone();
+    let before = g.len();
+    let sum = ex[1..].iter().fold(ex[0], |acc, &t| g.add(acc, t));
+    let four = g.int(4);
+    assert_eq!(g.div(sum, four), m.loss);
+    assert_eq!(g.len(), before);
+    // Where the loss expression is, for later errors.
+    let at = m.loss_at.as_ref().unwrap();
+    assert_eq!((at.line, at.column), (4, 8));
+    assert_eq!(at.line_text, "loss = mean(i, (w*x[i] + b - y[i])^2)");
+    assert_eq!(at.width, "mean(i, (w*x[i] + b - y[i])^2)".len());
+}
+
+#[test]
+fn examples_with_an_explicit_range_and_through_lets() {
+    let m = model("param u\nloss = mean(i in 1..3, (u - i)^2)");
+    let ex = m.examples.clone().unwrap();
+    assert_eq!(eval(&m, &ex, &[0.5]), vec![0.25, 2.25, 6.25]);
+    // An indexed `let`: the examples are its entries.
+    let m = model(
+        "data x = [0.5, -1, 2]\nparam a = 0.3\nlet out[i] = tanh(a*x[i])\nloss = mean(k, out[k]^2)",
+    );
+    let ex = m.examples.clone().unwrap();
+    assert_eq!(ex.len(), 3);
+    let got = eval(&m, &ex, &[0.3]);
+    for (v, x) in got.iter().zip([0.5f64, -1.0, 2.0]) {
+        assert!(near(*v, (0.3 * x).tanh().powi(2)));
+    }
+    // A weight decay line does not enter the examples.
+    let m = model("param u = 1\nweight_decay = 0.5\nloss = mean(i in 1..2, u*i)");
+    let ex = m.examples.clone().unwrap();
+    assert_eq!(eval(&m, &ex, &[2.0]), vec![2.0, 4.0]);
+    assert_eq!(eval(&m, &[m.loss], &[2.0]), vec![3.0 + 1.0]);
+}
+
+#[test]
+fn other_losses_have_no_examples() {
+    for src in [
+        "data x = [1, 2]\nparam w\nloss = mean(i, (w*x[i])^2) / 2",
+        "data x = [1, 2]\nparam w\nloss = sum(i, (w*x[i])^2)",
+        "data x = [1, 2]\nparam w\nloss = w^2 + mean(i, w*x[i])",
+        "data x = [1, 2]\nparam w\nlet l = mean(i, w*x[i])\nloss = l",
+        "param u, v\nloss = (u*v - 1)^2",
+        // A bare expression has none, even a mean.
+        "mean(i in 1..3, u*i)^1",
+        "mean(i in 1..3, u*i)",
+    ] {
+        let m = model(src);
+        assert_eq!(m.examples, None, "{src}");
+        assert!(m.loss_at.is_some(), "{src}");
+    }
+    let at = model("u*v^2 - 1").loss_at.unwrap();
+    assert_eq!(
+        (at.source_name.as_str(), at.line, at.column, at.width),
+        ("<inline>", 1, 1, 9)
+    );
+}
+
+#[test]
+fn batch_losses_are_the_block_means() {
+    let mut m = model(REGRESSION);
+    let f = m.batch_losses(2).unwrap();
+    assert_eq!(f.len(), 2);
+    let mut rng = Rng(11);
+    for _ in 0..5 {
+        let p = [rng.next() * 4.0 - 2.0, rng.next() * 4.0 - 2.0];
+        let got = eval(&m, &f, &p);
+        let by_hand = [
+            (example_by_hand(0, &p) + example_by_hand(1, &p)) / 2.0,
+            (example_by_hand(2, &p) + example_by_hand(3, &p)) / 2.0,
+        ];
+        assert!(
+            near(got[0], by_hand[0]) && near(got[1], by_hand[1]),
+            "{got:?} {by_hand:?}"
+        );
+        let loss = eval(&m, &[m.loss], &p)[0];
+        assert!(near((got[0] + got[1]) / 2.0, loss));
+    }
+    // At the file's point: ℓ = (0.3 x − 0.1 − y)² = 0.09, 0.25, 0.16, 4.2025.
+    let got = eval(&m, &f, &[0.3, -0.1]);
+    assert!(near(got[0], (0.09 + 0.25) / 2.0), "{got:?}");
+    assert!(near(got[1], (0.16 + 4.2025) / 2.0), "{got:?}");
+    // One example a batch: the examples themselves.
+    let f4 = m.batch_losses(4).unwrap();
+    assert_eq!(Some(f4), m.examples.clone());
+    // One batch: the loss itself, the same node.
+    assert_eq!(m.batch_losses(1).unwrap(), vec![m.loss]);
+}
+
+#[test]
+fn batch_losses_carry_the_weight_decay() {
+    let text = REGRESSION.replace("param w", "weight_decay = 0.2\nparam w");
+    let mut m = model(&text);
+    let f = m.batch_losses(2).unwrap();
+    let p = [0.7, -1.3];
+    let decay = 0.1 * (0.7f64.powi(2) + 1.3f64.powi(2));
+    let got = eval(&m, &f, &p);
+    assert!(near(
+        got[0],
+        (example_by_hand(0, &p) + example_by_hand(1, &p)) / 2.0 + decay
+    ));
+    assert!(near(
+        got[1],
+        (example_by_hand(2, &p) + example_by_hand(3, &p)) / 2.0 + decay
+    ));
+    let loss = eval(&m, &[m.loss], &p)[0];
+    assert!(near((got[0] + got[1]) / 2.0, loss), "{got:?} {loss}");
+    assert_eq!(m.batch_losses(1).unwrap(), vec![m.loss]);
+    // A weight decay set later (the command line's) as well.
+    let mut m = model(REGRESSION);
+    m.set_weight_decay(Some(q(1, 5)));
+    let f = m.batch_losses(4).unwrap();
+    let got = eval(&m, &f, &p);
+    for (i, v) in got.iter().enumerate() {
+        assert!(near(*v, example_by_hand(i, &p) + decay), "{i}: {v}");
+    }
+    let loss = eval(&m, &[m.loss], &p)[0];
+    assert!(near(got.iter().sum::<f64>() / 4.0, loss));
+}
+
+#[test]
+fn batch_losses_grow_the_graph_little() {
+    // 100 examples of a network in 10 batches: a handful of nodes per batch.
+    let text = "data x[100] = 1\nparam a = 0.3, b = 0.1\nloss = mean(i, (tanh(a*x[i]*i) - b)^2)";
+    let mut m = model(text);
+    let before = m.graph.len();
+    m.batch_losses(10).unwrap();
+    assert!(
+        m.graph.len() - before <= 10 * 12,
+        "{} → {}",
+        before,
+        m.graph.len()
+    );
 }

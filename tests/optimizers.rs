@@ -114,6 +114,9 @@ fn step(
         }
         Method::Extragradient => theta - g(&(theta - g(theta) * eta)) * eta,
         Method::Sam => theta - g(&(theta + g(theta) * (p * eta))) * eta,
+        // One SGD step on the whole loss (a single batch) is a GD step; the minibatch steps
+        // need the batch losses, which this helper does not have.
+        Method::Sgd => theta - g(theta) * eta,
     }
 }
 

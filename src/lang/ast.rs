@@ -126,6 +126,16 @@ pub enum Stmt {
         body: Expr,
         span: Span,
     },
+    /// `batches = m`.
+    Batches {
+        body: Expr,
+        span: Span,
+    },
+    /// `batch_order = NAME`: the name as written (the lowering knows which are orders).
+    BatchOrder {
+        name: Name,
+        span: Span,
+    },
 }
 
 /// A parsed file: statements, or one bare expression.
@@ -288,6 +298,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::call | Rule::indexed => "a name",
         Rule::array => "an array `[...]`",
         Rule::optimizer_name => "an optimizer name",
+        Rule::order_name => "a batch order name",
         Rule::dims | Rule::let_index => "`[`",
         Rule::binder => "an index `i` or `i in 1..n`",
         Rule::param_stmt
@@ -298,6 +309,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::optimizer_stmt
         | Rule::momentum_stmt
         | Rule::rho_stmt
+        | Rule::batches_stmt
+        | Rule::order_stmt
         | Rule::kw_param
         | Rule::kw_data
         | Rule::kw_let
@@ -305,8 +318,10 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::kw_decay
         | Rule::kw_optimizer
         | Rule::kw_momentum
-        | Rule::kw_rho => {
-            "a statement (param, data, let, loss, weight_decay, optimizer, momentum, rho_ratio)"
+        | Rule::kw_rho
+        | Rule::kw_batches
+        | Rule::kw_batch_order => {
+            "a statement (param, data, let, loss, weight_decay, optimizer, momentum, rho_ratio, batches, batch_order)"
         }
         Rule::kw_in => "`in`",
         Rule::neg => "`-`",
@@ -342,6 +357,8 @@ fn stmt(p: Pair<Rule>) -> Result<Stmt, SyntaxError> {
                 | Rule::kw_optimizer
                 | Rule::kw_momentum
                 | Rule::kw_rho
+                | Rule::kw_batches
+                | Rule::kw_batch_order
         )
     });
     Ok(match rule {
@@ -379,6 +396,14 @@ fn stmt(p: Pair<Rule>) -> Result<Stmt, SyntaxError> {
         },
         Rule::rho_stmt => Stmt::RhoRatio {
             body: expr(it.next().unwrap())?,
+            span,
+        },
+        Rule::batches_stmt => Stmt::Batches {
+            body: expr(it.next().unwrap())?,
+            span,
+        },
+        Rule::order_stmt => Stmt::BatchOrder {
+            name: name(it.next().unwrap()),
             span,
         },
         r => unreachable!("statement {r:?}"),

@@ -9,9 +9,9 @@ use num_traits::{Signed, ToPrimitive};
 
 use super::ast::{self, Arg, BinOp, Decl, Expr, File, Name, Span, Stmt, Value};
 use super::{did_you_mean, edit_distance, is_transposition, Model, Settings, Source};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Location, Result};
 use crate::expr::{Func, Graph, Id, VarId};
-use crate::series::{Method, Parameter};
+use crate::series::{BatchOrder, Method, Parameter};
 
 /// Largest range a reduction or indexed `let` may run over.
 const MAX_RANGE: i64 = 1_000_000;
@@ -85,6 +85,14 @@ struct Lowerer<'s> {
     momentum: Option<(BigRational, Span)>,
     /// `rho_ratio = r`, with where it was given.
     rho_ratio: Option<(BigRational, Span)>,
+    /// `batches = m`, with where it was given.
+    batches: Option<(usize, Span)>,
+    /// `batch_order = NAME`, with where it was given.
+    batch_order: Option<(BatchOrder, Span)>,
+    /// The loss expression's place (not the whole `loss = …` statement's).
+    loss_expr: Option<Span>,
+    /// The per-example terms ℓ_1..ℓ_N when the loss is `mean(i, …)` at its top level.
+    examples: Option<Vec<Id>>,
     /// Scalar entries and reduction terms unrolled so far (see [`MAX_UNROLLED`]).
     unrolled: usize,
     /// How many times the expression being lowered is unrolled by the reductions and indexed
@@ -113,6 +121,8 @@ pub fn lower(src: &Source) -> Result<Model> {
             err.with_help("a statement ends with its line; to continue it on the next line, put the line break inside parentheses")
         } else if KEYWORDS.contains(&word.as_str()) && wants_name {
             err.with_help(format!("`{word}` is a keyword; choose another name"))
+        } else if err.message.contains("a batch order name") {
+            err.with_help("write `batch_order = cyclic` or `batch_order = shuffled`")
         } else if err.message.contains("an optimizer name") {
             err.with_help(format!(
                 "write one of the names {} (e.g. `optimizer = heavy-ball`)",
@@ -136,6 +146,10 @@ pub fn lower(src: &Source) -> Result<Model> {
         optimizer: None,
         momentum: None,
         rho_ratio: None,
+        batches: None,
+        batch_order: None,
+        loss_expr: None,
+        examples: None,
         unrolled: 0,
         repeat: 1,
     };
@@ -161,6 +175,7 @@ pub fn lower(src: &Source) -> Result<Model> {
             }
             let id = l.expr(&e)?;
             l.loss = Some((id, e.span()));
+            l.loss_expr = Some(e.span());
         }
     }
     let Some((loss, _)) = l.loss else {
@@ -196,9 +211,13 @@ pub fn lower(src: &Source) -> Result<Model> {
             optimizer: l.optimizer.map(|(m, s)| (m, line_of(src, s))),
             momentum: l.momentum.map(|(v, s)| (v, line_of(src, s))),
             rho_ratio: l.rho_ratio.map(|(v, s)| (v, line_of(src, s))),
-            batches: None,
-            batch_order: None,
+            batches: l.batches.map(|(v, s)| (v, line_of(src, s))),
+            batch_order: l.batch_order.map(|(v, s)| (v, line_of(src, s))),
         },
+        examples: l.examples,
+        loss_at: l
+            .loss_expr
+            .map(|s| Location::from_span(&src.name, &src.text, s.start, s.end)),
     };
     model.set_weight_decay(l.decay.map(|(v, _)| v));
     Ok(model)
@@ -398,8 +417,18 @@ impl Lowerer<'_> {
                             "a file has exactly one loss; combine the terms into one expression",
                         ));
                 }
-                let id = self.expr(body)?;
+                // `loss = mean(i, ℓ)`: its terms are the examples SGD splits into batches, and
+                // the loss is the same node as lowering the mean the ordinary way.
+                let id = match body {
+                    Expr::Call(f, args, at) if f.text == "mean" => {
+                        let terms = self.reduction_terms(f, args, *at)?;
+                        self.examples = Some(terms.clone());
+                        self.reduce(f, terms, *at)?
+                    }
+                    _ => self.expr(body)?,
+                };
                 self.loss = Some((id, *span));
+                self.loss_expr = Some(body.span());
                 Ok(())
             }
             Stmt::Decay { body, span } => {
@@ -445,7 +474,69 @@ impl Lowerer<'_> {
                 self.rho_ratio = Some((value, *span));
                 Ok(())
             }
+            Stmt::Batches { body, span } => {
+                self.once("batches", self.batches.as_ref().map(|(_, s)| *s), *span)?;
+                let value = self.batch_count(body)?;
+                self.batches = Some((value, *span));
+                Ok(())
+            }
+            Stmt::BatchOrder { name, span } => {
+                self.once(
+                    "batch_order",
+                    self.batch_order.as_ref().map(|(_, s)| *s),
+                    *span,
+                )?;
+                let order = self.order(name)?;
+                self.batch_order = Some((order, *span));
+                Ok(())
+            }
         }
+    }
+
+    /// The value of a `batches` line: a constant whole number, 1 or more.
+    fn batch_count(&mut self, body: &Expr) -> Result<usize> {
+        let id = self.expr(body)?;
+        let Some(value) = self.g.as_num(id).cloned() else {
+            return Err(self
+                .err(
+                    body.span(),
+                    "the number of batches must be a constant".into(),
+                )
+                .with_help(
+                    "write a whole number, e.g. `batches = 4`; it may not depend on parameters",
+                ));
+        };
+        let whole = value.is_integer() && value >= BigRational::from_integer(1.into());
+        match value.to_integer().to_usize() {
+            Some(m) if whole => Ok(m),
+            _ => Err(self
+                .err(
+                    body.span(),
+                    format!("the number of batches must be a whole number, 1 or more (got {value})"),
+                )
+                .with_help(
+                    "write e.g. `batches = 4`: SGD splits the examples of `loss = mean(i, …)` into that many equal batches",
+                )),
+        }
+    }
+
+    /// The order a `batch_order` line names.
+    fn order(&self, name: &Name) -> Result<BatchOrder> {
+        if let Some(o) = BatchOrder::from_name(&name.text) {
+            return Ok(o);
+        }
+        let err = self.err(
+            name.span,
+            format!(
+                "unknown batch order `{}` (the orders are cyclic and shuffled)",
+                name.text
+            ),
+        );
+        let lower = name.text.to_lowercase();
+        Err(match did_you_mean(&lower, ["cyclic", "shuffled"]) {
+            Some(o) => err.with_help(format!("did you mean `{o}`?")),
+            None => err.with_help("write `batch_order = cyclic` or `batch_order = shuffled`"),
+        })
     }
 
     /// Refuses a second `word` line at `span` when there was one at `first`.
@@ -512,29 +603,51 @@ impl Lowerer<'_> {
         Ok(value)
     }
 
-    /// A `momentum` or `rho_ratio` line must suit the file's `optimizer` line, if it has one
-    /// (without it, the method comes from the command line, and the library checks the pair).
+    /// A `momentum`, `rho_ratio`, `batches` or `batch_order` line must suit the file's
+    /// `optimizer` line, if it has one (without it, the method comes from the command line, and
+    /// the library checks the pair).
     fn check_settings(&self) -> Result<()> {
         let Some((method, at)) = self.optimizer else {
             return Ok(());
         };
+        let takers = |p: Option<Parameter>| -> Vec<&'static str> {
+            Method::ALL
+                .into_iter()
+                .filter(|m| match p {
+                    Some(p) => m.parameter() == Some(p),
+                    None => *m == Method::Sgd,
+                })
+                .map(Method::name)
+                .collect()
+        };
+        // Each setting line with the methods it applies to (a parameter's, or SGD's batches).
+        let lines = [
+            (
+                "momentum",
+                self.momentum.as_ref().map(|(_, s)| *s),
+                Some(Parameter::Momentum),
+            ),
+            (
+                "rho_ratio",
+                self.rho_ratio.as_ref().map(|(_, s)| *s),
+                Some(Parameter::RhoRatio),
+            ),
+            ("batches", self.batches.as_ref().map(|(_, s)| *s), None),
+            (
+                "batch_order",
+                self.batch_order.as_ref().map(|(_, s)| *s),
+                None,
+            ),
+        ];
         // The first line (in the file) that does not suit it.
-        let misplaced = [
-            (Parameter::Momentum, "momentum", self.momentum.as_ref()),
-            (Parameter::RhoRatio, "rho_ratio", self.rho_ratio.as_ref()),
-        ]
-        .into_iter()
-        .filter_map(|(p, word, v)| v.map(|(_, span)| (*span, p, word)))
-        .filter(|&(_, p, _)| method.parameter() != Some(p))
-        .min_by_key(|(span, ..)| span.start);
-        let Some((span, p, word)) = misplaced else {
+        let misplaced = lines
+            .into_iter()
+            .filter_map(|(word, span, p)| span.map(|s| (s, word, takers(p))))
+            .filter(|(_, _, takers)| !takers.contains(&method.name()))
+            .min_by_key(|(span, ..)| span.start);
+        let Some((span, word, takers)) = misplaced else {
             return Ok(());
         };
-        let takers: Vec<&str> = Method::ALL
-            .into_iter()
-            .filter(|m| m.parameter() == Some(p))
-            .map(Method::name)
-            .collect();
         let choices: Vec<String> = takers
             .iter()
             .map(|m| format!("`optimizer = {m}`"))
@@ -1114,6 +1227,12 @@ impl Lowerer<'_> {
     }
 
     fn reduction(&mut self, f: &Name, args: &[Arg], span: Span) -> Result<Id> {
+        let terms = self.reduction_terms(f, args, span)?;
+        self.reduce(f, terms, span)
+    }
+
+    /// The terms of a reduction: its body with the index bound to each value in turn.
+    fn reduction_terms(&mut self, f: &Name, args: &[Arg], span: Span) -> Result<Vec<Id>> {
         let usage = || format!("write `{0}(i, expr)` or `{0}(i in 1..n, expr)`", f.text);
         if args.len() != 2 {
             return Err(self
@@ -1189,6 +1308,11 @@ impl Lowerer<'_> {
             }
         }
         self.repeat = outer;
+        Ok(terms)
+    }
+
+    /// Combines a reduction's terms: their sum, mean, product or log-sum-exp.
+    fn reduce(&mut self, f: &Name, terms: Vec<Id>, span: Span) -> Result<Id> {
         let n = terms.len() as i64;
         Ok(match f.text.as_str() {
             "sum" => self.sum(terms, span)?,
