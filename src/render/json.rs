@@ -99,6 +99,9 @@ struct CheckJson {
     cold_start: Vec<CheckRowJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cold_slope: Option<f64>,
+    /// Shuffled SGD: real random reshuffling's mean after one epoch against the EoM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    monte_carlo: Option<Value>,
 }
 
 fn row_json(r: &crate::numeric::CheckRow) -> CheckRowJson {
@@ -274,6 +277,19 @@ pub fn json(d: &Derivation) -> String {
                 .collect(),
             cold_start: c.cold_start.iter().map(row_json).collect(),
             cold_slope: c.cold_slope,
+            monte_carlo: c.monte_carlo.as_ref().map(|mc| {
+                serde_json::json!({
+                    "samples": mc.samples,
+                    "slope": mc.slope,
+                    "rows": mc.rows.iter().map(|r| serde_json::json!({
+                        "order": r.order,
+                        "lr": r.lr,
+                        "error": r.error,
+                        "standard_error": r.standard_error,
+                        "resolved": r.resolved,
+                    })).collect::<Vec<_>>(),
+                })
+            }),
         }),
         stats: Stats {
             ops: d.ops,
