@@ -675,13 +675,25 @@ fn series_error(e: series::SeriesError) -> Error {
 /// [0, 1), are errors that name where they were given (a file's parameter line is set aside
 /// when the options choose a method without that parameter).
 ///
+/// SGD takes its number of batches from `options.batches`, else the file's `batches` line
+/// (one of them is required), and its order from `options.batch_order`, else the file's
+/// `batch_order` line, else shuffled. Batches or a batch order with another method are
+/// errors in the same way (a `batches` line alone does not choose SGD).
+///
 /// ```
-/// use eomderive::{resolve_optimizer, lang::Settings, series::Method, Options};
+/// use eomderive::{resolve_optimizer, lang::Settings, series::{BatchOrder, Method, Optimizer}, Options};
 /// let o = resolve_optimizer(&Options { method: Some(Method::Nesterov), ..Options::default() }, &Settings::default()).unwrap();
 /// assert_eq!(o.parameter.unwrap().to_string(), "9/10");
 /// let bad = Options { momentum: Some(num_rational::BigRational::new(1.into(), 2.into())), ..Options::default() };
 /// let e = resolve_optimizer(&bad, &Settings::default()).unwrap_err();
 /// assert!(e.message.contains("--momentum applies to heavy-ball and nesterov"), "{}", e.message);
+///
+/// // SGD: the flag's batches win over the file's; the order defaults to shuffled.
+/// let file = Settings { batches: Some((4, 3)), ..Settings::default() };
+/// let sgd = Options { method: Some(Method::Sgd), batches: Some(2), ..Options::default() };
+/// assert_eq!(resolve_optimizer(&sgd, &file).unwrap(), Optimizer::sgd(2, BatchOrder::Shuffled));
+/// let e = resolve_optimizer(&Options::default(), &file).unwrap_err();
+/// assert_eq!(e.message, "the `batches` line (line 3) applies to sgd only, and the optimizer is gd (plain gradient descent)");
 /// ```
 pub fn resolve_optimizer(options: &Options, settings: &Settings) -> Result<Optimizer> {
     let (method, method_line) = match (options.method, &settings.optimizer) {
@@ -733,6 +745,68 @@ pub fn resolve_optimizer(options: &Options, settings: &Settings) -> Result<Optim
         value = Some(v);
     }
     let value = value.or_else(|| method.parameter().map(Parameter::default_value));
+    let batches = match (options.batches, settings.batches) {
+        (Some(m), _) => Some((m, "--batches".to_string(), true)),
+        (None, Some((m, l))) => Some((m, format!("the `batches` line (line {l})"), false)),
+        (None, None) => None,
+    };
+    let order = match (options.batch_order, settings.batch_order) {
+        (Some(o), _) => Some((o, "--batch-order".to_string(), true)),
+        (None, Some((o, l))) => Some((o, format!("the `batch_order` line (line {l})"), false)),
+        (None, None) => None,
+    };
+    if method == Method::Sgd {
+        let Some((m, whence, _)) = batches else {
+            let help = match method_line {
+                Some(_) => "add a `batches = m` line (or give --batches m)",
+                None => "add --batches m (or a `batches = m` line)",
+            };
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!("SGD needs the number of minibatches: {chosen}, and neither --batches nor a `batches` line gives it"),
+            )
+            .with_help(help));
+        };
+        if m == 0 {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!(
+                    "{whence}: the number of batches must be a whole number, 1 or more (got 0)"
+                ),
+            )
+            .with_help("1 batch is plain GD; the examples split into m equal batches"));
+        }
+        return Ok(Optimizer::sgd(
+            m,
+            order.map_or_else(Default::default, |o| o.0),
+        ));
+    }
+    for (whence, from_flag, flag, word) in [
+        batches.map(|(_, w, f)| (w, f, "--batches", "batches")),
+        order.map(|(_, w, f)| (w, f, "--batch-order", "batch_order")),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        // A file's `batches` line does not bind a method the command line chose instead.
+        if !from_flag && options.method.is_some() {
+            continue;
+        }
+        let help = if from_flag {
+            format!("choose --optimizer sgd, or drop {flag}")
+        } else if method_line.is_some() {
+            format!("choose `optimizer = sgd`, or remove the `{word}` line")
+        } else {
+            // Neither the file nor the command line chose a method: the line alone does not
+            // choose SGD.
+            format!("add `optimizer = sgd` (a `{word}` line alone does not choose SGD), or remove the `{word}` line")
+        };
+        return Err(Error::new(
+            ErrorKind::Usage,
+            format!("{whence} applies to sgd only, and {chosen}"),
+        )
+        .with_help(help));
+    }
     Ok(Optimizer::new(method, value))
 }
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use eomderive::lang::{Settings, Source};
 use eomderive::numeric::CheckOptions;
-use eomderive::series::{Method, Optimizer, Parameter};
+use eomderive::series::{BatchOrder, Method, Optimizer, Parameter};
 use eomderive::{
     check, derive, generic, generic_optimizer, render, resolve_optimizer, Error, ErrorKind,
     Options, Simplify,
@@ -54,7 +54,7 @@ struct Cli {
     #[arg(long, value_name = "λ", value_parser = parse_decay, allow_negative_numbers = true)]
     weight_decay: Option<BigRational>,
     /// The optimizer whose equation of motion is derived: gd, heavy-ball, nesterov,
-    /// extragradient or sam (overrides an `optimizer` line in the loss file).
+    /// extragradient, sam or sgd (overrides an `optimizer` line in the loss file).
     #[arg(long, value_name = "NAME", value_parser = parse_method)]
     optimizer: Option<Method>,
     /// Momentum β of heavy-ball and Nesterov, in [0, 1) (0.9 or 9/10; default 9/10; with
@@ -64,6 +64,14 @@ struct Cli {
     /// SAM's ρ = r·η (default r = 1; with --generic, r stays a symbol unless given).
     #[arg(long, value_name = "r", value_parser = parse_ratio, allow_negative_numbers = true)]
     rho_ratio: Option<BigRational>,
+    /// SGD's number of minibatches m: the examples of `loss = mean(i, ...)` split into m
+    /// equal consecutive batches, one step each per epoch (overrides a `batches` line).
+    #[arg(long, value_name = "m", value_parser = parse_batches, allow_negative_numbers = true)]
+    batches: Option<usize>,
+    /// The order SGD visits its batches in each epoch: cyclic (1, 2, ..., m) or shuffled
+    /// (random reshuffling; the default; overrides a `batch_order` line).
+    #[arg(long, value_name = "ORDER", value_parser = parse_batch_order)]
+    batch_order: Option<BatchOrder>,
     /// Draw the check as an SVG file (implies --check).
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<std::path::PathBuf>,
@@ -118,6 +126,21 @@ fn parse_method(s: &str) -> Result<Method, String> {
     ))
 }
 
+fn parse_batches(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("the number of batches must be a whole number, 1 or more (got 0)".into()),
+        Ok(m) => Ok(m),
+        Err(_) => Err(format!(
+            "the number of batches must be a whole number, 1 or more (got `{s}`)"
+        )),
+    }
+}
+
+fn parse_batch_order(s: &str) -> Result<BatchOrder, String> {
+    BatchOrder::from_name(&s.trim().to_ascii_lowercase())
+        .ok_or_else(|| format!("unknown batch order `{s}`: the orders are cyclic and shuffled"))
+}
+
 fn parse_momentum(s: &str) -> Result<BigRational, String> {
     let v = eomderive::lang::parse_exact(s.trim())
         .ok_or_else(|| format!("`{s}` is not a number; write the momentum as 0.9, 9/10 or 0.99"))?;
@@ -147,10 +170,13 @@ fn run(cli: Cli) -> eomderive::Result<String> {
             method: cli.optimizer,
             momentum: cli.momentum.clone(),
             rho_ratio: cli.rho_ratio.clone(),
+            batches: cli.batches,
+            batch_order: cli.batch_order,
             ..Options::default()
         };
         // Checks the combination; the parameter stays a symbol unless it was given.
-        let method = resolve_optimizer(&flags, &Settings::default())?.method;
+        let resolved = resolve_optimizer(&flags, &Settings::default())?;
+        let method = resolved.method;
         if method == Method::Gd {
             let s = generic(cli.order)?;
             return Ok(match cli.format {
@@ -160,7 +186,11 @@ fn run(cli: Cli) -> eomderive::Result<String> {
             });
         }
         let given = cli.momentum.or(cli.rho_ratio);
-        let s = generic_optimizer(&Optimizer::new(method, given), cli.order)?;
+        let optimizer = match method {
+            Method::Sgd => resolved,
+            _ => Optimizer::new(method, given),
+        };
+        let s = generic_optimizer(&optimizer, cli.order)?;
         return Ok(match cli.format {
             Format::Text => render::method_text(&s),
             Format::Latex => render::method_latex(&s),
@@ -183,6 +213,8 @@ fn run(cli: Cli) -> eomderive::Result<String> {
         method: cli.optimizer,
         momentum: cli.momentum,
         rho_ratio: cli.rho_ratio,
+        batches: cli.batches,
+        batch_order: cli.batch_order,
         progress: Some(progress),
         ..Options::default()
     };

@@ -5,7 +5,7 @@
 use eomderive::expr::Diff;
 use eomderive::lang::{parse_point, parse_str, Model, Settings};
 use eomderive::numeric::Program;
-use eomderive::series::{BatchOrder, Method};
+use eomderive::series::{BatchOrder, Method, Optimizer};
 use eomderive::{derive, lang::Source, render, Options};
 use num_bigint::BigInt;
 use num_rational::BigRational;
@@ -1056,4 +1056,57 @@ fn batch_losses_grow_the_graph_little() {
         before,
         m.graph.len()
     );
+}
+
+#[test]
+fn sgd_settings_combine_with_the_flags() {
+    use eomderive::{resolve_optimizer, Options};
+    let file = model("data x[4] = [1, 2, 3, 4]\nparam w\noptimizer = sgd\nbatches = 4\nbatch_order = cyclic\nloss = mean(i, (w - x[i])^2)").settings;
+    // The file alone.
+    assert_eq!(
+        resolve_optimizer(&Options::default(), &file).unwrap(),
+        Optimizer::sgd(4, BatchOrder::Cyclic)
+    );
+    // The flags win.
+    let flags = Options {
+        batches: Some(2),
+        batch_order: Some(BatchOrder::Shuffled),
+        ..Options::default()
+    };
+    assert_eq!(
+        resolve_optimizer(&flags, &file).unwrap(),
+        Optimizer::sgd(2, BatchOrder::Shuffled)
+    );
+    // The order defaults to shuffled.
+    let sgd = Options {
+        method: Some(Method::Sgd),
+        batches: Some(3),
+        ..Options::default()
+    };
+    assert_eq!(
+        resolve_optimizer(&sgd, &Settings::default()).unwrap(),
+        Optimizer::sgd(3, BatchOrder::Shuffled)
+    );
+    // --optimizer sgd with the file's batches.
+    let only_batches = Settings {
+        batches: Some((5, 2)),
+        ..Settings::default()
+    };
+    let flag = Options {
+        method: Some(Method::Sgd),
+        ..Options::default()
+    };
+    assert_eq!(
+        resolve_optimizer(&flag, &only_batches).unwrap(),
+        Optimizer::sgd(5, BatchOrder::Shuffled)
+    );
+    // Another method on the command line sets the file's batch lines aside.
+    for method in [Method::Gd, Method::HeavyBall, Method::Sam] {
+        let o = Options {
+            method: Some(method),
+            ..Options::default()
+        };
+        let got = resolve_optimizer(&o, &file).unwrap();
+        assert_eq!((got.method, got.batches), (method, None));
+    }
 }

@@ -100,8 +100,9 @@ struct Lowerer<'s> {
     repeat: usize,
 }
 
-/// The statement keywords, which cannot name anything. (`optimizer`, `momentum` and `rho_ratio`
-/// start a statement too, but only when followed by `=`: they are not reserved.)
+/// The statement keywords, which cannot name anything. (`optimizer`, `momentum`, `rho_ratio`,
+/// `batches` and `batch_order` start a statement too, but only when followed by `=`: they are
+/// not reserved.)
 const KEYWORDS: [&str; 5] = ["param", "data", "let", "loss", "weight_decay"];
 
 pub fn lower(src: &Source) -> Result<Model> {

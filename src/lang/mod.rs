@@ -1,7 +1,9 @@
 //! Text → model: the pest grammar (`grammar/loss.pest`), the syntax tree, and lowering of
 //! indices, reductions and `let`s to one shared scalar expression graph, with the settings a
-//! file may write (`weight_decay` into the loss; `optimizer`, `momentum`, `rho_ratio` into
-//! [`Settings`], for the caller to combine with the command line's flags).
+//! file may write (`weight_decay` into the loss; `optimizer`, `momentum`, `rho_ratio`,
+//! `batches`, `batch_order` into [`Settings`], for the caller to combine with the command
+//! line's flags), and the per-example terms of `loss = mean(i, …)` that SGD splits into
+//! batches ([`Model::batch_losses`]).
 
 mod ast;
 mod lower;
