@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod polyseries;
+
 use std::path::PathBuf;
 
 use eomderive::lang::{parse, Model, Source};
