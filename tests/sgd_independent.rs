@@ -528,19 +528,19 @@ fn compare_with_eomderive(loss: &Loss, m: usize, order: usize) {
 }
 
 #[test]
-#[ignore = "needs the SGD derivation (issue 10)"]
+
 fn eomderive_sgd_one_param_two_batches() {
     compare_with_eomderive(&ONE_PARAM, 2, 3);
 }
 
 #[test]
-#[ignore = "needs the SGD derivation (issue 10)"]
+
 fn eomderive_sgd_two_params_two_batches() {
     compare_with_eomderive(&TWO_PARAM, 2, 3);
 }
 
 #[test]
-#[ignore = "needs the SGD derivation (issue 10)"]
+
 fn eomderive_sgd_two_params_four_batches() {
     compare_with_eomderive(&TWO_PARAM, 4, 3);
 }
