@@ -595,15 +595,16 @@ fn check_epochs(
     let stepper = numeric::Stepper::epochs(epochs);
     let mut c = numeric::check_method(&eom, &descent, &stepper, &x0, &per_epoch, &[]);
     // Back from epochs of h = mη to SGD steps of η.
-    let scale = m as f64;
-    c.lr /= scale;
-    c.steps *= m;
+    // η/2^j exactly, from the row's count of epochs (steps/m · 2^j).
+    let halved = |epochs: usize| eta / (epochs / (steps / m)) as f64;
+    c.lr = eta;
+    c.steps = steps;
     for r in &mut c.rows {
-        r.lr /= scale;
+        r.lr = halved(r.steps);
         r.steps *= m;
     }
     for r in &mut c.local {
-        r.lr /= scale;
+        r.lr /= m as f64;
     }
     c.batches = Some((m, batches.order));
     c.monte_carlo = monte_carlo;
@@ -658,6 +659,32 @@ pub fn generic_optimizer(optimizer: &Optimizer, order: usize) -> Result<MethodSe
             ))
         }),
     }
+}
+
+/// Minibatch SGD's loss-independent counter terms on coloured trees: for every number of
+/// batches m (`batches: None`, each ξ_k with a factor 1/m), or for a given m (exact numbers;
+/// m = 1 is GD's table).
+///
+/// ```
+/// use eomderive::series::BatchOrder;
+/// let s = eomderive::generic_sgd(BatchOrder::Shuffled, Some(2), 2).unwrap();
+/// assert_eq!(s.xi[1].len(), 7); // ξ_2: one pattern of one batch, six of two
+/// assert!(eomderive::generic_sgd(BatchOrder::Cyclic, Some(0), 1).is_err());
+/// ```
+pub fn generic_sgd(
+    order: series::BatchOrder,
+    batches: Option<usize>,
+    k: usize,
+) -> Result<series::SgdSeries> {
+    if batches == Some(0) {
+        return Err(Error::new(ErrorKind::Usage, "SGD needs at least 1 batch (got 0)")
+            .with_help("give --batches m with m ≥ 1, or leave it out for the form for every m"));
+    }
+    let s = series::sgd_series(order, k).map_err(series_error)?;
+    Ok(match batches {
+        Some(m) => s.with_batches(m),
+        None => s,
+    })
 }
 
 fn series_error(e: series::SeriesError) -> Error {

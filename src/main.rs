@@ -7,7 +7,7 @@ use eomderive::lang::{Settings, Source};
 use eomderive::numeric::CheckOptions;
 use eomderive::series::{BatchOrder, Method, Optimizer, Parameter};
 use eomderive::{
-    check, derive, generic, generic_optimizer, render, resolve_optimizer, Error, ErrorKind,
+    check, derive, generic, generic_optimizer, generic_sgd, render, resolve_optimizer, Error, ErrorKind,
     Options, Simplify,
 };
 use num_rational::BigRational;
@@ -166,17 +166,27 @@ fn run(cli: Cli) -> eomderive::Result<String> {
                 "the generic form is the same for every loss; drop the LOSS argument or --generic",
             ));
         }
+        let sgd = cli.optimizer == Some(Method::Sgd);
         let flags = Options {
             method: cli.optimizer,
             momentum: cli.momentum.clone(),
             rho_ratio: cli.rho_ratio.clone(),
-            batches: cli.batches,
+            // SGD's generic form exists for every m: --batches is optional here.
+            batches: cli.batches.or(sgd.then_some(1)),
             batch_order: cli.batch_order,
             ..Options::default()
         };
         // Checks the combination; the parameter stays a symbol unless it was given.
         let resolved = resolve_optimizer(&flags, &Settings::default())?;
         let method = resolved.method;
+        if let Some(b) = resolved.batches {
+            let s = generic_sgd(b.order, cli.batches, cli.order)?;
+            return Ok(match cli.format {
+                Format::Text => render::sgd_text(&s),
+                Format::Latex => render::sgd_latex(&s),
+                Format::Json => render::sgd_json(&s),
+            });
+        }
         if method == Method::Gd {
             let s = generic(cli.order)?;
             return Ok(match cli.format {

@@ -115,8 +115,9 @@ pub struct MonteCarlo {
     pub samples: usize,
     /// One row per η and K = 0, 1.
     pub rows: Vec<MonteCarloRow>,
-    /// Fitted slope of K = 0's error against η (expected 2: one epoch's local error).
-    pub slope: Option<f64>,
+    /// Fitted slopes of K = 0's and K = 1's errors against η over the rows above the noise
+    /// (expected 2 and 3: one epoch's local error).
+    pub slopes: [Option<f64>; 2],
 }
 
 /// One η and truncation order of a [`MonteCarlo`] run.
@@ -197,15 +198,19 @@ pub fn reshuffling(
             });
         }
     }
-    let points: Vec<(f64, f64)> = rows
-        .iter()
-        .filter(|r| r.order == 0 && r.resolved)
-        .filter_map(|r| Some((r.lr.ln(), r.error?.ln())))
-        .collect();
+    let slope = |k: usize| {
+        let points: Vec<(f64, f64)> = rows
+            .iter()
+            .filter(|r| r.order == k && r.resolved)
+            .filter_map(|r| Some((r.lr.ln(), r.error?.ln())))
+            .collect();
+        super::check::fit_slope(&points)
+    };
+    let slopes = [slope(0), slope(1)];
     MonteCarlo {
         samples,
         rows,
-        slope: super::check::fit_slope(&points),
+        slopes,
     }
 }
 

@@ -477,13 +477,10 @@ fn potential_of(style: Style, a: &Analysis, p: &Potential, c: &BigRational) -> S
 fn batch_regulariser(style: Style, m: usize) -> String {
     let q = BigRational::new(1.into(), (4 * m as i64).into());
     match style {
-        Style::Text => format!(
-            "f + η/4 ‖g‖² + η {} Σ_a ‖g_a - g‖²",
-            rational(style, &q)
-        ),
+        Style::Text => format!("f + η/4 ‖g‖² + η/{} Σ_a ‖g_a - g‖²", q.denom()),
         Style::Latex => format!(
-            r"f + \frac{{\eta}}{{4}} \lVert \nabla f \rVert^{{2}} + \eta\, {} \sum_{{a}} \lVert \nabla f_{{a}} - \nabla f \rVert^{{2}}",
-            rational(style, &q)
+            r"f + \frac{{\eta}}{{4}} \lVert \nabla f \rVert^{{2}} + \frac{{\eta}}{{{}}} \sum_{{a}} \lVert \nabla f_{{a}} - \nabla f \rVert^{{2}}",
+            q.denom()
         ),
     }
 }

@@ -280,7 +280,7 @@ pub fn json(d: &Derivation) -> String {
             monte_carlo: c.monte_carlo.as_ref().map(|mc| {
                 serde_json::json!({
                     "samples": mc.samples,
-                    "slope": mc.slope,
+                    "slopes": mc.slopes,
                     "rows": mc.rows.iter().map(|r| serde_json::json!({
                         "order": r.order,
                         "lr": r.lr,

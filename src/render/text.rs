@@ -281,12 +281,12 @@ fn monte_carlo_table(s: &mut String, mc: &crate::numeric::MonteCarlo) {
             };
             line.push_str(&format!(" {cell:>20}"));
         }
-        if k == 0 {
-            let slope = mc.slope.map_or("-".into(), |v| format!("{v:.2}"));
-            let _ = writeln!(s, "{line}  slope {slope} (expected 2: one epoch of gradient flow misses by m η² ξ_1)");
-        } else {
-            let _ = writeln!(s, "{line}  (with ξ_1: within the noise where marked; the mean follows the first-order EoM)");
-        }
+        let slope = mc.slopes[k].map_or("-".into(), |v| format!("{v:.2}"));
+        let why = match k {
+            0 => "expected 2: one epoch of gradient flow misses the mean by m η² ξ_1",
+            _ => "expected 3: with ξ_1 the mean is followed to O(η³) per epoch",
+        };
+        let _ = writeln!(s, "{line}  slope {slope} ({why})");
     }
     if let Some(&(k, lr, e, se)) = noise.first() {
         let more = ((2.0 * se / e.max(1e-300)).powi(2) * mc.samples as f64).ceil();
