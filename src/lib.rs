@@ -382,7 +382,10 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
                 .map_err(|e| domain_error(&model, &gradient, e))?,
         ),
     };
-    let radius = match (&evaluation, optimizer.is_gd() || optimizer.batches.is_some()) {
+    let radius = match (
+        &evaluation,
+        optimizer.is_gd() || optimizer.batches.is_some(),
+    ) {
         (Some(ev), false) => numeric::Radius::at(&optimizer, &model.graph, &gradient, &ev.point),
         _ => None,
     };
@@ -463,7 +466,7 @@ pub fn check(derivation: &Derivation, options: &numeric::CheckOptions) -> Result
         .map_or(requested, |r| r.check_lr(requested));
     let epoch = derivation.optimizer.batches;
     if let Some(b) = epoch {
-        if options.steps % b.count != 0 {
+        if !options.steps.is_multiple_of(b.count) {
             return Err(Error::new(
                 ErrorKind::Usage,
                 format!(
@@ -588,9 +591,8 @@ fn check_epochs(
         steps: steps / m,
         ..*options
     };
-    let monte_carlo = (batches.order == series::BatchOrder::Shuffled && m > 1).then(|| {
-        numeric::reshuffling(&epochs, &eom, &x0, eta, RESHUFFLED_EPOCHS, 20_261_201)
-    });
+    let monte_carlo = (batches.order == series::BatchOrder::Shuffled && m > 1)
+        .then(|| numeric::reshuffling(&epochs, &eom, &x0, eta, RESHUFFLED_EPOCHS, 20_261_201));
     let eom = eom.per_epoch(m);
     let stepper = numeric::Stepper::epochs(epochs);
     let mut c = numeric::check_method(&eom, &descent, &stepper, &x0, &per_epoch, &[]);
@@ -677,8 +679,10 @@ pub fn generic_sgd(
     k: usize,
 ) -> Result<series::SgdSeries> {
     if batches == Some(0) {
-        return Err(Error::new(ErrorKind::Usage, "SGD needs at least 1 batch (got 0)")
-            .with_help("give --batches m with m ≥ 1, or leave it out for the form for every m"));
+        return Err(
+            Error::new(ErrorKind::Usage, "SGD needs at least 1 batch (got 0)")
+                .with_help("give --batches m with m ≥ 1, or leave it out for the form for every m"),
+        );
     }
     let s = series::sgd_series(order, k).map_err(series_error)?;
     Ok(match batches {

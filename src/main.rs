@@ -7,8 +7,8 @@ use eomderive::lang::{Settings, Source};
 use eomderive::numeric::CheckOptions;
 use eomderive::series::{BatchOrder, Method, Optimizer, Parameter};
 use eomderive::{
-    check, derive, generic, generic_optimizer, generic_sgd, render, resolve_optimizer, Error, ErrorKind,
-    Options, Simplify,
+    check, derive, generic, generic_optimizer, generic_sgd, render, resolve_optimizer, Error,
+    ErrorKind, Options, Simplify,
 };
 use num_rational::BigRational;
 

@@ -13,7 +13,7 @@ use nalgebra::DVector;
 /// (example, η) chosen so that every order's errors sit between the floor and the
 /// asymptotic regime (the momentum example asks for more than its radius allows: the check
 /// runs well inside it instead).
-const LEARNING_RATES: [(&str, f64); 10] = [
+const LEARNING_RATES: [(&str, f64); 13] = [
     ("factorization", 0.02),
     ("linear_regression", 0.1),
     ("logistic", 0.2),
@@ -24,6 +24,9 @@ const LEARNING_RATES: [(&str, f64); 10] = [
     ("softmax", 0.2),
     ("softmax_wd", 0.2),
     ("tanh_net", 0.2),
+    ("sgd_regression", 0.05),
+    ("sgd_logistic", 0.2),
+    ("sgd_tanh_net", 0.1),
 ];
 
 /// The loss followed by its gradient, as gradient descent takes it.
@@ -48,9 +51,15 @@ fn example_checks() -> Vec<(String, eomderive::numeric::Check)> {
         .map(|path| {
             let name = stem(&path);
             let d = common::derive_example(&path, 3);
+            // SGD's steps are whole epochs (of 2, 3 or 4 batches here).
+            let steps = if d.optimizer.batches.is_some() {
+                12
+            } else {
+                10
+            };
             let options = CheckOptions {
                 lr: lr_for(&name),
-                steps: 10,
+                steps,
                 ..Default::default()
             };
             let c = check(&d, &options).unwrap();

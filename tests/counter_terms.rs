@@ -151,7 +151,7 @@ fn loss_specific_terms_equal_the_tree_form_with_derivative_tensors() {
         let x = initial(&m);
         let n = m.params.len();
         let tensors: Vec<Vec<f64>> = (0..=order).map(|k| derivative_tensor(&m, &x, k)).collect();
-        let d = common::derive_example(&path, order);
+        let d = common::derive_example_one_field(&path, order);
         // The table of the file's optimizer (GD's unless it names another).
         let s = eomderive::series::optimizer_series(&d.optimizer, order).unwrap();
         let ev = d.evaluation.unwrap();

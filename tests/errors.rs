@@ -1363,11 +1363,6 @@ fn bad_batch_flags_are_usage_errors() {
             "choose --optimizer sam",
         ),
         (
-            vec!["--generic", "--optimizer", "sgd"],
-            "SGD needs the number of minibatches",
-            "add --batches m",
-        ),
-        (
             vec!["--generic", "--batches", "2"],
             "--batches applies to sgd only",
             "choose --optimizer sgd, or drop --batches",

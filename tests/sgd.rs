@@ -89,7 +89,10 @@ fn smith_regulariser_on_every_example() {
             .unwrap_or_else(|| panic!("{name}: ξ_1 has no potential"));
         assert_eq!(p.batches, Some(m), "{name}");
         assert!(
-            matches!(p.decided, Decided::Symbolically | Decided::Numerically { .. }),
+            matches!(
+                p.decided,
+                Decided::Symbolically | Decided::Numerically { .. }
+            ),
             "{name}"
         );
         let text = eomderive::render::text(&d);
@@ -101,7 +104,14 @@ fn smith_regulariser_on_every_example() {
 /// Cyclic SGD's ξ_1 is in general not a gradient field (DESIGN.md §2.5).
 #[test]
 fn cyclic_first_order_is_not_a_gradient() {
-    let d = derive(&source("sgd_logistic"), &Options { order: 1, ..Options::default() }).unwrap();
+    let d = derive(
+        &source("sgd_logistic"),
+        &Options {
+            order: 1,
+            ..Options::default()
+        },
+    )
+    .unwrap();
     let f = &d.analysis.as_ref().unwrap().fields[0];
     assert!(!f.gradient && f.asymmetry.is_some());
 }
@@ -125,7 +135,15 @@ fn check_slopes_for_both_orders() {
             .unwrap();
             let m = d.optimizer.batches.unwrap().count;
             let steps = 6 * m;
-            let c = check(&d, &CheckOptions { lr, steps, ..Default::default() }).unwrap();
+            let c = check(
+                &d,
+                &CheckOptions {
+                    lr,
+                    steps,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
             assert_eq!((c.steps, c.lr), (steps, lr));
             for (k, s) in c.slopes.iter().enumerate() {
                 let s = s.unwrap_or_else(|| panic!("{name} {order}: no slope at K = {k}"));
@@ -140,8 +158,16 @@ fn check_slopes_for_both_orders() {
                     assert!((s - 2.0).abs() < 0.2, "{name}: Monte Carlo slope {s}");
                     // With ξ_1 the mean iterate is much closer than gradient flow's.
                     for k1 in mc.rows.iter().filter(|r| r.order == 1) {
-                        let k0 = mc.rows.iter().find(|r| r.order == 0 && r.lr == k1.lr).unwrap();
-                        assert!(k1.error.unwrap() < 0.3 * k0.error.unwrap(), "{name} at η = {}", k1.lr);
+                        let k0 = mc
+                            .rows
+                            .iter()
+                            .find(|r| r.order == 0 && r.lr == k1.lr)
+                            .unwrap();
+                        assert!(
+                            k1.error.unwrap() < 0.3 * k0.error.unwrap(),
+                            "{name} at η = {}",
+                            k1.lr
+                        );
                     }
                 }
                 (None, BatchOrder::Cyclic) => {}
@@ -154,8 +180,27 @@ fn check_slopes_for_both_orders() {
 /// --steps must be whole epochs.
 #[test]
 fn steps_must_be_whole_epochs() {
-    let d = derive(&source("sgd_regression"), &Options { order: 1, ..Options::default() }).unwrap();
-    let e = check(&d, &CheckOptions { steps: 10, ..Default::default() }).unwrap_err();
-    assert!(e.message.contains("not a whole number of epochs of 4 batches"), "{}", e.message);
+    let d = derive(
+        &source("sgd_regression"),
+        &Options {
+            order: 1,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let e = check(
+        &d,
+        &CheckOptions {
+            steps: 10,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(
+        e.message
+            .contains("not a whole number of epochs of 4 batches"),
+        "{}",
+        e.message
+    );
     assert_eq!(e.exit_code(), 2);
 }

@@ -81,7 +81,13 @@ impl Epochs {
         for (s, &a) in order.iter().enumerate() {
             self.fields[a]
                 .eval_into(y.as_slice(), &mut values)
-                .map_err(|e| format!("left batch {}'s domain at step {} of an epoch: {e}", a + 1, s + 1))?;
+                .map_err(|e| {
+                    format!(
+                        "left batch {}'s domain at step {} of an epoch: {e}",
+                        a + 1,
+                        s + 1
+                    )
+                })?;
             for i in 0..n {
                 y[i] -= eta * values[i + 1];
             }
@@ -100,7 +106,10 @@ fn permutations(m: usize) -> Vec<Vec<usize>> {
         let Some(i) = (1..m).rev().find(|&i| p[i - 1] < p[i]) else {
             return out;
         };
-        let j = (i..m).rev().find(|&j| p[j] > p[i - 1]).expect("p[i] qualifies");
+        let j = (i..m)
+            .rev()
+            .find(|&j| p[j] > p[i - 1])
+            .expect("p[i] qualifies");
         p.swap(i - 1, j);
         p[i..].reverse();
     }

@@ -4,7 +4,7 @@
 use nalgebra::DVector;
 use num_rational::BigRational;
 
-use std::sync::Arc;
+use std::rc::Rc;
 
 use super::{to_f64, Epochs, VectorField};
 use crate::series::{Optimizer, Scheme};
@@ -35,7 +35,7 @@ pub struct Stepper {
     identity: Vec<bool>,
     /// For SGD: one iterate is an epoch of m steps of η/m each (so that an iterate is η of
     /// time, as for every other method; see [`Stepper::epochs`]).
-    epochs: Option<Arc<Epochs>>,
+    epochs: Option<Rc<Epochs>>,
 }
 
 impl Stepper {
@@ -70,7 +70,7 @@ impl Stepper {
     pub fn epochs(epochs: Epochs) -> Stepper {
         Stepper {
             name: "sgd",
-            epochs: Some(Arc::new(epochs)),
+            epochs: Some(Rc::new(epochs)),
             ..Stepper::gd()
         }
     }

@@ -25,7 +25,11 @@ const LETTERS: [&str; 8] = ["a", "b", "c", "d", "e", "f'", "g'", "h'"];
 /// let name = |c: u16| ["a", "b"][c as usize].to_string();
 /// assert_eq!(eomderive::render::coloured_text(&f, t, &name), "∇³f_a(g_a, g_b)");
 /// ```
-pub fn coloured_text(forest: &ColouredForest, t: ColouredId, name: &dyn Fn(u16) -> String) -> String {
+pub fn coloured_text(
+    forest: &ColouredForest,
+    t: ColouredId,
+    name: &dyn Fn(u16) -> String,
+) -> String {
     let children = forest.children(t);
     let c = name(forest.colour(t));
     match children.len() {
@@ -43,7 +47,11 @@ pub fn coloured_text(forest: &ColouredForest, t: ColouredId, name: &dyn Fn(u16) 
 
 /// The same in LaTeX: `\nabla f_{a}`, `\nabla^{2} f_{a}\,\nabla f_{b}`,
 /// `\nabla^{3} f_{a}[\nabla f_{b}, \nabla f_{c}]`.
-pub fn coloured_latex(forest: &ColouredForest, t: ColouredId, name: &dyn Fn(u16) -> String) -> String {
+pub fn coloured_latex(
+    forest: &ColouredForest,
+    t: ColouredId,
+    name: &dyn Fn(u16) -> String,
+) -> String {
     let children = forest.children(t);
     let c = name(forest.colour(t));
     match children.len() {
@@ -76,7 +84,12 @@ fn sum_sign(order: BatchOrder, p: usize, latex: bool) -> String {
         (1, _) => names[0].clone(),
         (_, BatchOrder::Cyclic) => names.join(if latex { " < " } else { "<" }),
         (2, BatchOrder::Shuffled) => {
-            format!("{}{}{}", names[0], if latex { r" \neq " } else { "≠" }, names[1])
+            format!(
+                "{}{}{}",
+                names[0],
+                if latex { r" \neq " } else { "≠" },
+                names[1]
+            )
         }
         (_, BatchOrder::Shuffled) if latex => format!(r"{}\ \mathrm{{distinct}}", names.join(sep)),
         (_, BatchOrder::Shuffled) => format!("{} distinct", names.join(sep)),
@@ -109,7 +122,7 @@ fn terms(series: &mut SgdSeries, k: usize, latex: bool) -> Vec<(BigRational, Str
                 coloured_text(&series.forest, t, &letter)
             };
             let sum = sum_sign(series.order, p, latex);
-            let joined = if latex { format!(r"{sum} {tree}") } else { format!("{sum} {tree}") };
+            let joined = format!("{sum} {tree}");
             (c, joined)
         })
         .collect()
@@ -118,8 +131,12 @@ fn terms(series: &mut SgdSeries, k: usize, latex: bool) -> Vec<(BigRational, Str
 fn header(series: &SgdSeries) -> String {
     let batches = series.batches.map_or("m".to_string(), |m| m.to_string());
     let order = match series.order {
-        BatchOrder::Cyclic => "cyclic order: batches 1..m in every epoch; a < b means batch a comes first",
-        BatchOrder::Shuffled => "shuffled order: the mean iterate over all orders; sums run over distinct batches",
+        BatchOrder::Cyclic => {
+            "cyclic order: batches 1..m in every epoch; a < b means batch a comes first"
+        }
+        BatchOrder::Shuffled => {
+            "shuffled order: the mean iterate over all orders; sums run over distinct batches"
+        }
     };
     format!(
         "optimizer: sgd ({batches} batches, {order}), dθ/dt = -g - η ξ_1 - η^2 ξ_2 - ...\n\

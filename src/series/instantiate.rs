@@ -66,7 +66,14 @@ pub fn instantiate(
     max_nodes: usize,
 ) -> Result<Vec<Vec<Id>>, TooLarge> {
     let gradients = [gradient.to_vec()];
-    instantiate_trees(&series.forest, &series.xi, graph, diff, &gradients, max_nodes)
+    instantiate_trees(
+        &series.forest,
+        &series.xi,
+        graph,
+        diff,
+        &gradients,
+        max_nodes,
+    )
 }
 
 /// [`instantiate`] for any trees: `xi[k-1]` lists ξ_k's trees with their coefficients, and

@@ -688,7 +688,11 @@ fn solve_numbers(optimizer: &Optimizer, order: usize) -> GenericSeries {
     }
 }
 
-pub(super) fn check_order(order: usize, limit: usize, name: &'static str) -> Result<(), SeriesError> {
+pub(super) fn check_order(
+    order: usize,
+    limit: usize,
+    name: &'static str,
+) -> Result<(), SeriesError> {
     if order == 0 {
         return Err(SeriesError::ZeroOrder);
     }

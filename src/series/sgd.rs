@@ -118,8 +118,7 @@ pub fn sgd_series(order: BatchOrder, k: usize) -> Result<SgdSeries, SeriesError>
             if n == 0 {
                 continue;
             }
-            let representative =
-                order == BatchOrder::Cyclic || canonical(&mut forest, t) == t;
+            let representative = order == BatchOrder::Cyclic || canonical(&mut forest, t) == t;
             if representative && !c.is_zero() {
                 terms.push((t, c));
             }
@@ -322,9 +321,9 @@ mod tests {
             let s = sgd_series(order, 4).unwrap();
             let gd = counter_terms(4).unwrap();
             let (forest, xi) = s.for_batches(1);
-            for k in 0..4 {
+            for (k, terms) in xi.iter().enumerate() {
                 let mut shapes = gd.forest.clone();
-                let mut got: Vec<(crate::series::TreeId, BigRational)> = xi[k]
+                let mut got: Vec<(crate::series::TreeId, BigRational)> = terms
                     .iter()
                     .map(|(t, c)| (forest.shape(*t, &mut shapes), c.clone()))
                     .collect();

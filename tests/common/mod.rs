@@ -54,6 +54,17 @@ pub fn derive_example(p: &std::path::Path, order: usize) -> eomderive::Derivatio
     eomderive::derive(&source(p), &options).unwrap()
 }
 
+/// An example derived to `order` for its file's optimizer, except that an SGD example is
+/// derived for GD: for the tests of one-field tree routes (SGD's coloured trees have their
+/// own independent route, tests/sgd_independent.rs).
+pub fn derive_example_one_field(p: &std::path::Path, order: usize) -> eomderive::Derivation {
+    let d = derive_example(p, order);
+    match d.optimizer.batches {
+        Some(_) => derive_example_gd(p, order),
+        None => d,
+    }
+}
+
 /// An example derived to `order` for plain GD, whatever optimizer its file names.
 pub fn derive_example_gd(p: &std::path::Path, order: usize) -> eomderive::Derivation {
     let options = eomderive::Options {
