@@ -643,6 +643,13 @@ pub fn generic(order: usize) -> Result<GenericSeries> {
 /// ```
 pub fn generic_optimizer(optimizer: &Optimizer, order: usize) -> Result<MethodSeries> {
     let method = optimizer.method;
+    if method == Method::Sgd {
+        return Err(Error::new(
+            ErrorKind::Usage,
+            "SGD's counter terms are sums over coloured trees, one colour per batch",
+        )
+        .with_help("use generic_sgd (the command line does with --generic --optimizer sgd)"));
+    }
     match (&optimizer.parameter, method) {
         (_, Method::Gd) => Ok(MethodSeries::from_numbers(method, None, generic(order)?)),
         (Some(v), _) => {

@@ -35,7 +35,31 @@ fn katex_renders_every_latex_output() {
         "generic order 6".into(),
         render::generic_latex(&generic(6).unwrap()),
     );
+    for order in [
+        eomderive::series::BatchOrder::Cyclic,
+        eomderive::series::BatchOrder::Shuffled,
+    ] {
+        for m in [None, Some(3)] {
+            let s = eomderive::generic_sgd(order, m, 3).unwrap();
+            push(format!("generic sgd {order} {m:?}"), render::sgd_latex(&s));
+            let j: serde_json::Value = serde_json::from_str(&render::sgd_json(&s)).unwrap();
+            for t in j["generic"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|o| o["terms"].as_array().unwrap())
+            {
+                push(
+                    format!("sgd term {}", t["text"]),
+                    t["latex"].as_str().unwrap().into(),
+                );
+            }
+        }
+    }
     for m in eomderive::series::Method::ALL {
+        if m == eomderive::series::Method::Sgd {
+            continue; // above
+        }
         let symbolic = eomderive::series::Optimizer::new(m, None);
         let s = eomderive::generic_optimizer(&symbolic, 4).unwrap();
         push(format!("generic {m} order 4"), render::method_latex(&s));

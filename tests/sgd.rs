@@ -7,6 +7,8 @@ use eomderive::numeric::{CheckOptions, Program};
 use eomderive::series::{BatchOrder, Method};
 use eomderive::{check, derive, Options};
 
+mod common;
+
 /// The SGD examples with a learning rate for their check.
 const EXAMPLES: [(&str, f64); 3] = [
     ("sgd_regression", 0.05),
@@ -88,6 +90,9 @@ fn smith_regulariser_on_every_example() {
             .as_ref()
             .unwrap_or_else(|| panic!("{name}: ξ_1 has no potential"));
         assert_eq!(p.batches, Some(m), "{name}");
+        // Exactly on coloured trees, for every loss; then verified on this loss.
+        let f = &a.fields[0];
+        assert!(f.generic && f.decided == Decided::Exactly, "{name}");
         assert!(
             matches!(
                 p.decided,
@@ -98,6 +103,23 @@ fn smith_regulariser_on_every_example() {
         let text = eomderive::render::text(&d);
         let want = format!("f̃ = f + η/4 ‖g‖² + η/{} Σ_a ‖g_a - g‖²", 4 * m);
         assert!(text.contains(&want), "{name}:\n{text}");
+    }
+}
+
+/// The generic form for every m, both orders, to ξ_3 (reviewed: ξ_1 is DESIGN.md §2.5's;
+/// shuffled ξ_2's two-batch terms cancel when the batches commute, as log(1 − ηλ_a) requires;
+/// every pattern with up to four batches is held to an independent exact route through the
+/// loss-specific terms in tests/sgd_independent.rs).
+#[test]
+fn generic_form_snapshots() {
+    for order in [BatchOrder::Cyclic, BatchOrder::Shuffled] {
+        let s = eomderive::generic_sgd(order, None, 3).unwrap();
+        common::snapshot_settings().bind(|| {
+            insta::assert_snapshot!(
+                format!("generic_sgd_{order}"),
+                eomderive::render::sgd_text(&s)
+            );
+        });
     }
 }
 

@@ -73,6 +73,20 @@ pub(super) fn decide(input: &mut Input) -> Vec<Field> {
             } else {
                 series::generic_potential(&mut input.series, k)
             };
+            // Shuffled SGD's ξ_1 is (1/(2m)) Σ_a H_a g_a on coloured trees, for every loss:
+            // the gradient of (1/(4m)) Σ_a ‖g_a‖², which is then verified on this loss.
+            if k == 1 && shuffled_first_order_is_smith(input) {
+                if let Some(p) = batch_potential(input) {
+                    return Field {
+                        k,
+                        gradient: true,
+                        decided: Decided::Exactly,
+                        generic: true,
+                        potential: Some(p),
+                        asymmetry: None,
+                    };
+                }
+            }
             if let Some(terms) = generic {
                 return Field {
                     k,
@@ -103,10 +117,7 @@ pub(super) fn decide(input: &mut Input) -> Vec<Field> {
             let potential = match (gradient, &input.batches) {
                 (false, _) => None,
                 (true, None) => potential(input, k),
-                (true, Some(b)) if k == 1 && b.order == series::BatchOrder::Shuffled => {
-                    batch_potential(input)
-                }
-                // The tree scalars of ∇f are not the basis of SGD's potentials beyond the first.
+                // The tree scalars of ∇f are not the basis of SGD's potentials.
                 (true, Some(_)) => None,
             };
             Field {
@@ -295,6 +306,30 @@ fn potential(input: &mut Input, k: usize) -> Option<Potential> {
         batches: None,
         decided,
     })
+}
+
+/// Whether this is shuffled SGD, whose coloured table's ξ_1 is ½ Σ_a H_a g_a (over m): one
+/// pattern, a single batch's H g, coefficient ½.
+fn shuffled_first_order_is_smith(input: &Input) -> bool {
+    let Some(b) = input.batches else {
+        return false;
+    };
+    if b.order != series::BatchOrder::Shuffled {
+        return false;
+    }
+    let Ok(s) = series::sgd_series(b.order, 1) else {
+        return false;
+    };
+    match &s.xi[0][..] {
+        [(t, c)] => {
+            let children = s.forest.children(*t);
+            s.forest.colour_count(*t) == 1
+                && children.len() == 1
+                && s.forest.children(children[0]).is_empty()
+                && *c == BigRational::new(1.into(), 2.into())
+        }
+        _ => false,
+    }
 }
 
 /// Smith et al.'s potential of shuffled SGD's ξ_1, (1/(4m)) Σ_a ‖∇f_a‖², verified against

@@ -527,11 +527,17 @@ fn field_line(style: Style, a: &Analysis, f: &Field, params: &[String]) -> Strin
     let mut s = String::new();
     match (&f.potential, f.gradient) {
         (Some(p), _) => {
+            let how = match (p.batches, f.generic) {
+                (Some(_), true) => format!(
+                    "exactly, for every loss: the coloured table's ξ_1 is (1/(2m)) Σ_a H_a g_a; verified on this loss {}",
+                    decided(p.decided)
+                ),
+                _ => decided(p.decided),
+            };
             let _ = write!(
                 s,
-                "ξ_{k} = ∇({}) ({})",
+                "ξ_{k} = ∇({}) ({how})",
                 potential_of(style, a, p, &BigRational::one()),
-                decided(p.decided)
             );
             if p.batches.is_some() {
                 let _ = write!(

@@ -1,0 +1,77 @@
+//! Minibatch SGD (DESIGN.md §2.5): the coloured tree table (independent of m), and the
+//! loss-specific derivation for m = 2, 4, 8 batches at orders 1..3, whose cost must not grow
+//! as m!.
+//!
+//! `cargo bench --bench sgd` prints Markdown tables (median wall clock of repeated runs, this
+//! machine); BENCHMARKS.md records the figures.
+
+mod timing;
+
+use std::time::Duration;
+
+use timing::median;
+
+use eomderive::series::{sgd_series, BatchOrder};
+use eomderive::{derive_model, lang, Options};
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// A tanh network with 8 examples (so that 2, 4 and 8 batches divide them).
+const NET: &str = "data x = [0.5, -1.0, 2.0, 1.2, -0.4, 0.9, -1.7, 0.3]
+data y = [0.2, 0.4, -0.3, 0.1, 0.5, -0.2, 0.3, 0.0]
+param a[2] = [0.3, -0.2]
+param b[2] = [0.8, 0.5]
+let out[i] = sum(j, a[j] * tanh(b[j] * x[i]))
+loss = mean(i, (out[i] - y[i])^2/2)";
+
+fn main() {
+    println!("| order | K | patterns in ξ_K | table (ms) |");
+    println!("|---|---|---|---|");
+    for order in [BatchOrder::Cyclic, BatchOrder::Shuffled] {
+        for k in 1..=4 {
+            let t = median(Duration::from_secs(1), || {
+                std::hint::black_box(sgd_series(order, k).unwrap());
+            });
+            let s = sgd_series(order, k).unwrap();
+            println!("| {order} | {k} | {} | {:.2} |", s.xi[k - 1].len(), ms(t));
+        }
+    }
+    println!();
+    println!("| loss | order | m | m! | K=1 (ms) | K=2 (ms) | K=3 (ms) | ops at K=3 |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let regression = std::fs::read_to_string("examples/sgd_regression.expr").unwrap();
+    for (name, text) in [
+        ("sgd_regression", regression.as_str()),
+        ("tanh net, 8 examples", NET),
+    ] {
+        let model = lang::parse_str(text).unwrap();
+        for order in [BatchOrder::Cyclic, BatchOrder::Shuffled] {
+            for m in [2usize, 4, 8] {
+                let mut cells = Vec::new();
+                let mut ops = 0;
+                for k in 1..=3 {
+                    let options = Options {
+                        order: k,
+                        method: Some(eomderive::series::Method::Sgd),
+                        batches: Some(m),
+                        batch_order: Some(order),
+                        analyze: false,
+                        ..Options::default()
+                    };
+                    let t = median(Duration::from_secs(1), || {
+                        std::hint::black_box(derive_model(model.clone(), &options).unwrap());
+                    });
+                    ops = derive_model(model.clone(), &options).unwrap().ops;
+                    cells.push(format!("{:.1}", ms(t)));
+                }
+                let factorial: usize = (1..=m).product();
+                println!(
+                    "| {name} | {order} | {m} | {factorial} | {} | {ops} |",
+                    cells.join(" | ")
+                );
+            }
+        }
+    }
+}
