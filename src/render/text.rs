@@ -350,14 +350,26 @@ fn local_table(s: &mut String, c: &crate::numeric::Check) {
         let _ = writeln!(s, "{missing}");
         return;
     }
-    let _ = writeln!(
-        s,
-        "local error of one step, predicted η^{{K+2}}‖ξ_{{K+1}}‖ against measured, along {} \
-         (means over t = 0, η_0, …, {}η_0; η_0 = {}):",
-        run_label(c.optimizer),
-        c.steps.saturating_sub(1),
-        c.lr
-    );
+    match c.batches {
+        // One step of the table is an epoch of m SGD steps.
+        Some((m, _)) => writeln!(
+            s,
+            "local error of one epoch, predicted m η^{{K+2}}‖ξ_{{K+1}}‖ against measured, along {} \
+             (means over t = 0, {m}η_0, …, {}η_0; η_0 = {}):",
+            run_label(c.optimizer),
+            c.steps.saturating_sub(m),
+            c.lr
+        ),
+        None => writeln!(
+            s,
+            "local error of one step, predicted η^{{K+2}}‖ξ_{{K+1}}‖ against measured, along {} \
+             (means over t = 0, η_0, …, {}η_0; η_0 = {}):",
+            run_label(c.optimizer),
+            c.steps.saturating_sub(1),
+            c.lr
+        ),
+    }
+    .expect("writing to a String");
     let _ = writeln!(
         s,
         "  {:<4} {:>10} {:>11} {:>11} {:>12}",
