@@ -153,7 +153,7 @@ KNOWN = ["gd"] + OPTIMIZERS  # gd: plain GD, the baseline (not in the default li
 TWO_STEP = {"heavy-ball", "nesterov"}
 
 # The same operation count and forked runner as the GD peer (same folder).
-from sympy_peer import count_ops, run_forked  # noqa: E402
+from sympy_peer import count_ops, run_forked, write_results  # noqa: E402
 
 
 def program_ops(replacements, reduced):
@@ -1184,11 +1184,7 @@ def main():
         meta = {"python": platform.python_version(), "sympy": sympy.__version__,
                 "cores": os.cpu_count(), "machine": platform.machine(),
                 "budget": args.budget, "repeat": args.repeat, "symbolic": args.symbolic}
-        for rec in results:
-            if "values" in rec:
-                rec["values"] = {str(k): v for k, v in rec["values"].items()}
-        with open(args.json, "w") as fh:
-            json.dump({"meta": meta, "results": results}, fh, indent=2)
+        write_results(args.json, meta, results)
 
     assert not failures, "self-check failed:\n" + "\n".join(failures)
     print(f"\nvalue checks passed (ξ_k ≤ {args.generic_order} against the tree forms"

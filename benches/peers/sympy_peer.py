@@ -550,16 +550,22 @@ def main():
                 "symengine": se_version, "cores": os.cpu_count(),
                 "machine": platform.machine(), "budget": args.budget,
                 "repeat": args.repeat}
-        for rec in results:
-            if "values" in rec:
-                rec["values"] = {str(k): v for k, v in rec["values"].items()}
-        with open(args.json, "w") as fh:
-            json.dump({"meta": meta, "results": results}, fh, indent=2)
+        write_results(args.json, meta, results)
 
     assert not failures, "self-check failed:\n" + "\n".join(failures)
     print(f"\nself-checks passed (quadratic, closed forms up to ξ_3, "
           f"{'engine agreement' if len(engines) > 1 else 'single engine'})",
           file=sys.stderr)
+
+
+def write_results(path, meta, results):
+    """Writes a peer run as JSON: the machine and versions, then each example's record
+    (value dictionaries keyed by strings)."""
+    for rec in results:
+        if "values" in rec:
+            rec["values"] = {str(k): v for k, v in rec["values"].items()}
+    with open(path, "w") as fh:
+        json.dump({"meta": meta, "results": results}, fh, indent=2)
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 # The same operation count and forked runner as the GD peer (same folder).
-from sympy_peer import count_ops, run_forked  # noqa: E402
+from sympy_peer import count_ops, run_forked, write_results  # noqa: E402
 
 DIGITS = 40  # evaluation precision of SymPy's program
 
@@ -529,11 +529,7 @@ def main():
         meta = {"python": platform.python_version(), "sympy": sympy.__version__,
                 "cores": os.cpu_count(), "machine": platform.machine(),
                 "budget": args.budget, "repeat": args.repeat}
-        for rec in results:
-            if "values" in rec:
-                rec["values"] = {str(k): v for k, v in rec["values"].items()}
-        with open(args.json, "w") as fh:
-            json.dump({"meta": meta, "results": results}, fh, indent=2)
+        write_results(args.json, meta, results)
 
     assert not failures, "value check failed:\n" + "\n".join(failures)
     compared = [r["example"] for r in results if "max_rel_diff" in r]

@@ -30,19 +30,7 @@ pub fn coloured_text(
     t: ColouredId,
     name: &dyn Fn(u16) -> String,
 ) -> String {
-    let children = forest.children(t);
-    let c = name(forest.colour(t));
-    match children.len() {
-        0 => format!("g_{c}"),
-        1 => format!("H_{c} {}", coloured_text(forest, children[0], name)),
-        m => {
-            let args: Vec<String> = children
-                .iter()
-                .map(|&x| coloured_text(forest, x, name))
-                .collect();
-            format!("∇{}f_{c}({})", superscript(m + 1), args.join(", "))
-        }
-    }
+    coloured(forest, t, name, false)
 }
 
 /// The same in LaTeX: `\nabla f_{a}`, `\nabla^{2} f_{a}\,\nabla f_{b}`,
@@ -52,21 +40,28 @@ pub fn coloured_latex(
     t: ColouredId,
     name: &dyn Fn(u16) -> String,
 ) -> String {
+    coloured(forest, t, name, true)
+}
+
+fn coloured(
+    forest: &ColouredForest,
+    t: ColouredId,
+    name: &dyn Fn(u16) -> String,
+    latex: bool,
+) -> String {
     let children = forest.children(t);
     let c = name(forest.colour(t));
-    match children.len() {
-        0 => format!(r"\nabla f_{{{c}}}"),
-        1 => format!(
-            r"\nabla^{{2}} f_{{{c}}}\,{}",
-            coloured_latex(forest, children[0], name)
-        ),
-        m => {
-            let args: Vec<String> = children
-                .iter()
-                .map(|&x| coloured_latex(forest, x, name))
-                .collect();
-            format!(r"\nabla^{{{}}} f_{{{c}}}[{}]", m + 1, args.join(", "))
-        }
+    let args: Vec<String> = children
+        .iter()
+        .map(|&x| coloured(forest, x, name, latex))
+        .collect();
+    match (children.len(), latex) {
+        (0, false) => format!("g_{c}"),
+        (0, true) => format!(r"\nabla f_{{{c}}}"),
+        (1, false) => format!("H_{c} {}", args[0]),
+        (1, true) => format!(r"\nabla^{{2}} f_{{{c}}}\,{}", args[0]),
+        (m, false) => format!("∇{}f_{c}({})", superscript(m + 1), args.join(", ")),
+        (m, true) => format!(r"\nabla^{{{}}} f_{{{c}}}[{}]", m + 1, args.join(", ")),
     }
 }
 
