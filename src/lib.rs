@@ -40,6 +40,10 @@ pub const MAX_LOSS_ORDER: usize = 16;
 /// Most expression nodes a derivation may build (about 1 GB) before it stops with an error.
 pub const MAX_NODES: usize = 8_000_000;
 
+/// Most coloured terms (trees with their batches) an SGD derivation instantiates, a few
+/// seconds of work for a small network (BENCHMARKS.md); checked before it starts ([`series::SgdSeries::term_count`]).
+pub const MAX_SGD_TERMS: u128 = 200_000;
+
 /// What to derive and where to evaluate it.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -330,9 +334,21 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
         match optimizer.batches {
             None => series::instantiate(&trees, &mut model.graph, &mut diff, &gradient, options.max_nodes),
             Some(b) => {
-                let (forest, terms) = series::sgd_series(b.order, options.order)
-                    .map_err(series_error)?
-                    .for_batches(b.count);
+                let table = series::sgd_series(b.order, options.order).map_err(series_error)?;
+                let count = table.term_count(b.count);
+                if count > MAX_SGD_TERMS {
+                    return Err(Error::new(
+                        ErrorKind::Limit,
+                        format!(
+                            "SGD with {} batches has {count} coloured terms up to ξ_{}, past the limit of {MAX_SGD_TERMS}",
+                            b.count, options.order
+                        ),
+                    )
+                    .with_help(
+                        "use fewer batches or a lower --order (the generic form for every m, --generic --optimizer sgd, has no such limit)",
+                    ));
+                }
+                let (forest, terms) = table.for_batches(b.count);
                 series::instantiate_trees(&forest, &terms, &mut model.graph, &mut diff, &batches, options.max_nodes)
             }
         }.map_err(

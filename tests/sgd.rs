@@ -226,3 +226,28 @@ fn steps_must_be_whole_epochs() {
     );
     assert_eq!(e.exit_code(), 2);
 }
+
+/// A number of batches whose coloured terms would not fit is refused before the work, with
+/// the limit named.
+#[test]
+fn too_many_coloured_terms_are_refused_before_the_work() {
+    let text = format!(
+        "data x[400] = [{}]\nparam w = 0.1\nloss = mean(i, (w*x[i] - 1)^2/2)",
+        vec!["0.5"; 400].join(", ")
+    );
+    let options = Options {
+        order: 3,
+        method: Some(Method::Sgd),
+        batches: Some(400),
+        ..Options::default()
+    };
+    let start = std::time::Instant::now();
+    let e = derive(&Source::inline(&text), &options).unwrap_err();
+    assert!(
+        e.message.contains("past the limit of 200000"),
+        "{}",
+        e.message
+    );
+    assert_eq!(e.exit_code(), 2);
+    assert!(start.elapsed().as_secs() < 10);
+}

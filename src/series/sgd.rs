@@ -272,6 +272,41 @@ impl SgdSeries {
         self
     }
 
+    /// How many coloured trees [`SgdSeries::for_batches`] would build for m batches, summed
+    /// over the orders (saturating), computed without building them: what a derivation checks
+    /// against its budget before the work.
+    ///
+    /// ```
+    /// use eomderive::series::{sgd_series, BatchOrder};
+    /// let s = sgd_series(BatchOrder::Cyclic, 1).unwrap();
+    /// assert_eq!(s.term_count(4), 4 + 2 * 6); // Σ_a H_a g_a and two patterns over a < b
+    /// assert_eq!(s.term_count(1_000_000), 1_000_000 + 2 * 499_999_500_000);
+    /// ```
+    pub fn term_count(&self, m: usize) -> u128 {
+        let m = m as u128;
+        let mut total: u128 = 0;
+        for terms in &self.xi {
+            for (t, _) in terms {
+                let p = self.forest.colour_count(*t) as u128;
+                // Increasing choices C(m, p), or distinct ones m!/(m − p)! (an upper bound
+                // for the distinct trees of a symmetric pattern).
+                let mut n: u128 = 1;
+                for i in 0..p {
+                    if i >= m {
+                        n = 0;
+                        break;
+                    }
+                    n = n.saturating_mul(m - i);
+                    if self.order == BatchOrder::Cyclic {
+                        n /= i + 1;
+                    }
+                }
+                total = total.saturating_add(n);
+            }
+        }
+        total
+    }
+
     /// The terms for m batches: every coloured tree with batches 0..m as colours and its
     /// coefficient C/m in ξ_k (patterns with more colours than m drop out), in canonical
     /// order. m = 1 gives gradient descent's table.
