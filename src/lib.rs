@@ -334,6 +334,17 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
         match optimizer.batches {
             None => series::instantiate(&trees, &mut model.graph, &mut diff, &gradient, options.max_nodes),
             Some(b) => {
+                if b.count > series::SgdSeries::MAX_BATCHES {
+                    return Err(Error::new(
+                        ErrorKind::Limit,
+                        format!(
+                            "{} batches are past the limit of {}",
+                            b.count,
+                            series::SgdSeries::MAX_BATCHES
+                        ),
+                    )
+                    .with_help("use fewer batches (each batch is a colour of the coloured trees)"));
+                }
                 let table = series::sgd_series(b.order, options.order).map_err(series_error)?;
                 let count = table.term_count(b.count);
                 if count > MAX_SGD_TERMS {
@@ -706,6 +717,16 @@ pub fn generic_sgd(
             Error::new(ErrorKind::Usage, "SGD needs at least 1 batch (got 0)")
                 .with_help("give --batches m with m ≥ 1, or leave it out for the form for every m"),
         );
+    }
+    if batches.is_some_and(|m| m > series::SgdSeries::MAX_BATCHES) {
+        return Err(Error::new(
+            ErrorKind::Limit,
+            format!(
+                "more batches than the limit of {}",
+                series::SgdSeries::MAX_BATCHES
+            ),
+        )
+        .with_help("leave --batches out for the form for every m"));
     }
     let s = series::sgd_series(order, k).map_err(series_error)?;
     Ok(match batches {

@@ -1429,7 +1429,6 @@ fn the_files_batch_lines_need_sgd() {
 }
 
 #[test]
-
 fn batches_that_do_not_divide_the_examples_fail_through_the_binary() {
     let four = TempFile::new("four-sgd.expr", FOUR.as_bytes());
     let r = run(&[four.path(), "--optimizer", "sgd", "--batches", "3"]);
@@ -1444,7 +1443,6 @@ fn batches_that_do_not_divide_the_examples_fail_through_the_binary() {
 }
 
 #[test]
-
 fn sgd_on_a_loss_that_is_not_a_mean_fails_through_the_binary() {
     let f = TempFile::new(
         "not-a-mean.expr",

@@ -50,7 +50,7 @@ impl Epochs {
                     "the averaged epoch of {m} batches has {m}! orders; the check averages at most {MAX_AVERAGED_BATCHES} batches"
                 ))
             }
-            BatchOrder::Shuffled => permutations(m),
+            BatchOrder::Shuffled => crate::series::permutations(m),
         };
         Ok(Epochs {
             fields,
@@ -96,25 +96,6 @@ impl Epochs {
     }
 }
 
-/// All permutations of 0..m, in lexicographic order.
-fn permutations(m: usize) -> Vec<Vec<usize>> {
-    let mut out = Vec::new();
-    let mut p: Vec<usize> = (0..m).collect();
-    loop {
-        out.push(p.clone());
-        // The next permutation.
-        let Some(i) = (1..m).rev().find(|&i| p[i - 1] < p[i]) else {
-            return out;
-        };
-        let j = (i..m)
-            .rev()
-            .find(|&j| p[j] > p[i - 1])
-            .expect("p[i] qualifies");
-        p.swap(i - 1, j);
-        p[i..].reverse();
-    }
-}
-
 /// Monte Carlo evidence that the mean iterate of random reshuffling follows the equation of
 /// motion: after one epoch from θ_0, the mean of `samples` reshuffled epochs against the EoM
 /// truncated after ξ_K (time mη), with the mean's standard error.
@@ -124,8 +105,9 @@ pub struct MonteCarlo {
     pub samples: usize,
     /// One row per η and K = 0, 1.
     pub rows: Vec<MonteCarloRow>,
-    /// Fitted slopes of K = 0's and K = 1's errors against η over the rows above the noise
-    /// (expected 2 and 3: one epoch's local error).
+    /// Fitted slopes of K = 0's and K = 1's errors against η over the rows above the noise,
+    /// from the largest η down (expected 2 and 3: one epoch's local error); `None` with fewer
+    /// than three such rows.
     pub slopes: [Option<f64>; 2],
 }
 
@@ -140,8 +122,9 @@ pub struct MonteCarloRow {
     pub error: Option<f64>,
     /// The standard error of the mean, √(Σ‖θ_s − mean‖²/(S(S−1))).
     pub standard_error: Option<f64>,
-    /// The error is within two standard errors: what is left is noise, and resolving it would
-    /// take about (standard error / error)² times the samples.
+    /// The error stands out of the noise: with the noise's own share removed,
+    /// √(error² − standard error²), it is more than three standard errors. When it is not,
+    /// resolving it would take about (3 · standard error / error)² times the samples.
     pub resolved: bool,
 }
 
@@ -197,7 +180,8 @@ pub fn reshuffling(
                 (Some(mu), Some(f)) => Some((mu - f).norm()),
                 _ => None,
             };
-            let resolved = matches!((error, se), (Some(e), Some(s)) if e > 2.0 * s);
+            // ‖mean − θ‖² carries the noise's own E‖mean − E mean‖² = SE² on top of the bias.
+            let resolved = matches!((error, se), (Some(e), Some(s)) if (e * e - s * s).max(0.0).sqrt() > 3.0 * s);
             rows.push(MonteCarloRow {
                 order: k,
                 lr: eta,
@@ -207,31 +191,23 @@ pub fn reshuffling(
             });
         }
     }
+    // Over the resolved rows from the largest η down to the first one lost in the noise, and
+    // only with three of them or more.
     let slope = |k: usize| {
         let points: Vec<(f64, f64)> = rows
             .iter()
-            .filter(|r| r.order == k && r.resolved)
+            .filter(|r| r.order == k)
+            .take_while(|r| r.resolved)
             .filter_map(|r| Some((r.lr.ln(), r.error?.ln())))
             .collect();
-        super::check::fit_slope(&points)
+        (points.len() >= 3)
+            .then(|| super::check::fit_slope(&points))
+            .flatten()
     };
     let slopes = [slope(0), slope(1)];
     MonteCarlo {
         samples,
         rows,
         slopes,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::permutations;
-
-    #[test]
-    fn permutations_are_all_there() {
-        let p = permutations(4);
-        assert_eq!(p.len(), 24);
-        let set: std::collections::HashSet<_> = p.iter().collect();
-        assert_eq!(set.len(), 24);
     }
 }

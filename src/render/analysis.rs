@@ -552,6 +552,13 @@ fn field_line(style: Style, a: &Analysis, f: &Field, params: &[String]) -> Strin
                 );
             }
         }
+        (None, true) if f.generic => {
+            let _ = write!(
+                s,
+                "ξ_{k} is a gradient field for every loss (exactly, on coloured trees: (1/(2m)) Σ_a H_a g_a), \
+                 but its potential (1/(4m)) Σ_a ‖g_a‖² did not verify on this loss: this is a defect of eomderive, please report it"
+            );
+        }
         (None, true) => {
             let _ = write!(
                 s,

@@ -124,7 +124,11 @@ fn terms(series: &mut SgdSeries, k: usize, latex: bool) -> Vec<(BigRational, Str
 }
 
 fn header(series: &SgdSeries) -> String {
-    let batches = series.batches.map_or("m".to_string(), |m| m.to_string());
+    let batches = match series.batches {
+        None => "m batches".to_string(),
+        Some(1) => "1 batch".to_string(),
+        Some(m) => format!("{m} batches"),
+    };
     let order = match series.order {
         BatchOrder::Cyclic => {
             "cyclic order: batches 1..m in every epoch; a < b means batch a comes first"
@@ -134,7 +138,7 @@ fn header(series: &SgdSeries) -> String {
         }
     };
     format!(
-        "optimizer: sgd ({batches} batches, {order}), dθ/dt = -g - η ξ_1 - η^2 ξ_2 - ...\n\
+        "optimizer: sgd ({batches}, {order}), dθ/dt = -g - η ξ_1 - η^2 ξ_2 - ...\n\
          with f = (1/m) Σ_a f_a, g_a = ∇f_a, H_a = ∇²f_a (ξ_k is the field of an epoch of m steps, time m η)\n"
     )
 }

@@ -275,7 +275,7 @@ fn monte_carlo_table(s: &mut String, mc: &crate::numeric::MonteCarlo) {
                 (Some(e), Some(se)) if r.resolved => format!("{e:.2e} ± {se:.1e}"),
                 (Some(e), Some(se)) => {
                     noise.push((k, r.lr, e, se));
-                    format!("<{:.1e} (noise)", 2.0 * se)
+                    format!("<{:.1e} (noise)", 3.0 * se)
                 }
                 _ => "failed".into(),
             };
@@ -289,10 +289,10 @@ fn monte_carlo_table(s: &mut String, mc: &crate::numeric::MonteCarlo) {
         let _ = writeln!(s, "{line}  slope {slope} ({why})");
     }
     if let Some(&(k, lr, e, se)) = noise.first() {
-        let more = ((2.0 * se / e.max(1e-300)).powi(2) * mc.samples as f64).ceil();
+        let more = ((3.0 * se / e.max(1e-300)).powi(2) * mc.samples as f64).ceil();
         let _ = writeln!(
             s,
-            "  at K = {k}, η = {lr} the error is below twice the standard error: resolving it would take about {more:.0} samples, more than this run's {}; the exact average over orders above is the check",
+            "  at K = {k}, η = {lr} the error does not stand out of the noise (three standard errors): resolving it would take about {more:.0} samples, more than this run's {}; the exact average over orders above is the check",
             mc.samples
         );
     }

@@ -166,6 +166,8 @@ impl<S: Shapes> Context<'_, S> {
         // (deterministic). A tree alone in its group is used whole, so that its memoised value
         // is shared with every other place that needs it (lower orders, other trees).
         let mut groups: Vec<Group<S::Tree>> = Vec::new();
+        // Where each (field, other children) group of non-leaves is in `groups`.
+        let mut index: HashMap<(usize, Vec<S::Tree>), usize> = HashMap::new();
         for (tree, c) in terms {
             let children = self.shapes.children(*tree);
             let field = self.shapes.field(*tree);
@@ -173,11 +175,13 @@ impl<S: Shapes> Context<'_, S> {
                 groups.push(((field, Vec::new()), vec![(*tree, c.clone())], *tree));
                 continue;
             };
-            match groups.iter_mut().find(|((f, k), _, t)| {
-                *f == field && &k[..] == rest && !self.shapes.children(*t).is_empty()
-            }) {
-                Some((_, members, _)) => members.push((*last, c.clone())),
-                None => groups.push(((field, rest.to_vec()), vec![(*last, c.clone())], *tree)),
+            let key = (field, rest.to_vec());
+            match index.get(&key) {
+                Some(&g) => groups[g].1.push((*last, c.clone())),
+                None => {
+                    index.insert(key.clone(), groups.len());
+                    groups.push((key, vec![(*last, c.clone())], *tree));
+                }
             }
         }
         for ((field, rest), members, first) in groups {

@@ -45,5 +45,5 @@ pub use method::{
 };
 pub use potential::{generic_potential, scalar_gradient, scalar_trees};
 pub use ratfn::RatFn;
-pub use sgd::{sgd_series, SgdSeries, SGD_MAX_ORDER};
+pub use sgd::{permutations, sgd_series, SgdSeries, SGD_MAX_ORDER};
 pub use tree::{Forest, TreeId};

@@ -41,8 +41,9 @@ use super::counter::SeriesError;
 use super::method::{add, check_order, multiply, one, scaled, zero, IPoly, Operator};
 use super::BatchOrder;
 
-/// Largest order of SGD's counter terms: ξ_4 has 1 700 patterns of five nodes, and ξ_5 would
-/// need the 120 orders of each of ~50 000 patterns of six.
+/// Largest order of SGD's counter terms: ξ_4 has 3 004 cyclic and 320 shuffled patterns of
+/// five nodes (0.07 s and 0.27 s), and ξ_5 would need the 720 orders of each of thousands of
+/// six-node patterns.
 pub const SGD_MAX_ORDER: usize = 4;
 
 /// ξ_1..ξ_K of minibatch SGD for every number of batches m: ξ_k = (1/m) Σ C · (the sum of
@@ -170,7 +171,7 @@ fn renumberings(forest: &mut ColouredForest, t: ColouredId) -> Vec<ColouredId> {
     let p = forest.colour_count(t);
     permutations(p)
         .into_iter()
-        .map(|perm| forest.relabel(t, &|c| perm[c as usize]))
+        .map(|perm| forest.relabel(t, &|c| perm[c as usize] as u16))
         .collect()
 }
 
@@ -182,30 +183,57 @@ fn canonical(forest: &mut ColouredForest, t: ColouredId) -> ColouredId {
         .expect("at least the identity")
 }
 
-/// All permutations of 0..p.
-fn permutations(p: usize) -> Vec<Vec<u16>> {
-    let mut out = vec![Vec::new()];
-    for n in 0..p as u16 {
-        out = out
-            .into_iter()
-            .flat_map(|perm: Vec<u16>| {
-                (0..=perm.len()).map(move |i| {
-                    let mut q = perm.clone();
-                    q.insert(i, n);
-                    q
-                })
-            })
-            .collect();
+/// All permutations of 0..p, in lexicographic order (also the orders the numeric layer
+/// averages a shuffled epoch over).
+///
+/// ```
+/// assert_eq!(eomderive::series::permutations(3).len(), 6);
+/// assert_eq!(eomderive::series::permutations(2), [vec![0, 1], vec![1, 0]]);
+/// ```
+pub fn permutations(p: usize) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut q: Vec<usize> = (0..p).collect();
+    loop {
+        out.push(q.clone());
+        let Some(i) = (1..p).rev().find(|&i| q[i - 1] < q[i]) else {
+            return out;
+        };
+        let j = (i..p)
+            .rev()
+            .find(|&j| q[j] > q[i - 1])
+            .expect("q[i] qualifies");
+        q.swap(i - 1, j);
+        q[i..].reverse();
     }
-    out
+}
+
+/// How many increasing (cyclic, C(m, p)) or distinct (shuffled, m!/(m − p)!) choices of p
+/// batches out of m there are, saturating.
+fn choices(order: BatchOrder, p: usize, m: usize) -> u128 {
+    let m = m as u128;
+    let mut n: u128 = 1;
+    for i in 0..p as u128 {
+        if i >= m {
+            return 0;
+        }
+        n = n.saturating_mul(m - i);
+        if order == BatchOrder::Cyclic {
+            n /= i + 1;
+        }
+    }
+    n
 }
 
 /// Increasing (cyclic) or distinct (shuffled) choices of p batches out of m, in
 /// lexicographic order.
+///
+/// # Panics
+/// For m past [`SgdSeries::MAX_BATCHES`] (batches are 16-bit colours).
 fn colourings(order: BatchOrder, p: usize, m: usize) -> Vec<Vec<u16>> {
     let mut out = Vec::new();
     let mut cur = Vec::with_capacity(p);
-    fn go(order: BatchOrder, p: usize, m: usize, cur: &mut Vec<u16>, out: &mut Vec<Vec<u16>>) {
+    let m = u16::try_from(m).expect("at most SgdSeries::MAX_BATCHES batches");
+    fn go(order: BatchOrder, p: usize, m: u16, cur: &mut Vec<u16>, out: &mut Vec<Vec<u16>>) {
         if cur.len() == p {
             out.push(cur.clone());
             return;
@@ -214,7 +242,7 @@ fn colourings(order: BatchOrder, p: usize, m: usize) -> Vec<Vec<u16>> {
             (BatchOrder::Cyclic, Some(&l)) => l + 1,
             _ => 0,
         };
-        for a in from..m as u16 {
+        for a in from..m {
             if order == BatchOrder::Shuffled && cur.contains(&a) {
                 continue;
             }
@@ -230,9 +258,9 @@ fn colourings(order: BatchOrder, p: usize, m: usize) -> Vec<Vec<u16>> {
 impl SgdSeries {
     /// How many distinct coloured trees a pattern stands for with m batches: C(m, p) for a
     /// cyclic epoch, m!/(m − p)! over the pattern's colour symmetries for a shuffled one.
-    pub fn colourings(&mut self, pattern: ColouredId, m: usize) -> usize {
+    pub fn colourings(&mut self, pattern: ColouredId, m: usize) -> u128 {
         let p = self.forest.colour_count(pattern);
-        colourings(self.order, p, m).len() / self.symmetry(pattern)
+        choices(self.order, p, m) / self.symmetry(pattern) as u128
     }
 
     /// How many renumberings of its colours map a pattern to itself (1 for a cyclic epoch,
@@ -283,29 +311,38 @@ impl SgdSeries {
     /// assert_eq!(s.term_count(1_000_000), 1_000_000 + 2 * 499_999_500_000);
     /// ```
     pub fn term_count(&self, m: usize) -> u128 {
-        let m = m as u128;
-        let mut total: u128 = 0;
-        for terms in &self.xi {
-            for (t, _) in terms {
-                let p = self.forest.colour_count(*t) as u128;
-                // Increasing choices C(m, p), or distinct ones m!/(m − p)! (an upper bound
-                // for the distinct trees of a symmetric pattern).
-                let mut n: u128 = 1;
-                for i in 0..p {
-                    if i >= m {
-                        n = 0;
-                        break;
-                    }
-                    n = n.saturating_mul(m - i);
-                    if self.order == BatchOrder::Cyclic {
-                        n /= i + 1;
-                    }
-                }
-                total = total.saturating_add(n);
-            }
-        }
-        total
+        // Distinct choices m!/(m − p)! bound the distinct trees of a symmetric pattern.
+        self.xi
+            .iter()
+            .flatten()
+            .map(|(t, _)| choices(self.order, self.forest.colour_count(*t), m))
+            .fold(0u128, u128::saturating_add)
     }
+
+    /// Whether ξ_1 is Smith et al.'s (1/(2m)) Σ_a H_a g_a and nothing else: one pattern, a
+    /// single batch's H g with C = ½ (true for a shuffled epoch; a cyclic one adds the
+    /// antisymmetric Σ_{a<b} (H_a g_b − H_b g_a)). Its potential is then (1/(4m)) Σ_a ‖g_a‖².
+    ///
+    /// ```
+    /// use eomderive::series::{sgd_series, BatchOrder};
+    /// assert!(sgd_series(BatchOrder::Shuffled, 1).unwrap().first_order_is_smith());
+    /// assert!(!sgd_series(BatchOrder::Cyclic, 1).unwrap().first_order_is_smith());
+    /// ```
+    pub fn first_order_is_smith(&self) -> bool {
+        match self.xi.first().map(Vec::as_slice) {
+            Some([(t, c)]) => {
+                let children = self.forest.children(*t);
+                self.forest.colour_count(*t) == 1
+                    && children.len() == 1
+                    && self.forest.children(children[0]).is_empty()
+                    && *c == BigRational::new(1.into(), 2.into())
+            }
+            _ => false,
+        }
+    }
+
+    /// Most batches a loss-specific derivation takes (batches are colours, 16-bit).
+    pub const MAX_BATCHES: usize = u16::MAX as usize;
 
     /// The terms for m batches: every coloured tree with batches 0..m as colours and its
     /// coefficient C/m in ξ_k (patterns with more colours than m drop out), in canonical
@@ -375,6 +412,8 @@ mod tests {
         assert_eq!(colourings(BatchOrder::Cyclic, 2, 4).len(), 6);
         assert_eq!(colourings(BatchOrder::Shuffled, 2, 4).len(), 12);
         assert_eq!(colourings(BatchOrder::Shuffled, 3, 2).len(), 0);
-        assert_eq!(permutations(3).len(), 6);
+        for (order, p, m) in [(BatchOrder::Cyclic, 3, 7), (BatchOrder::Shuffled, 3, 5)] {
+            assert_eq!(choices(order, p, m), colourings(order, p, m).len() as u128);
+        }
     }
 }
