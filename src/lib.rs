@@ -359,8 +359,11 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
                         "use fewer batches or a lower --order (the generic form for every m, --generic --optimizer sgd, has no such limit)",
                     ));
                 }
-                let (forest, terms) = table.for_batches(b.count);
-                series::instantiate_trees(&forest, &terms, &mut model.graph, &mut diff, &batches, options.max_nodes)
+                // Colour m is the full gradient (shuffled sums rewritten over it, for_loss).
+                let (forest, terms) = table.for_loss(b.count);
+                let mut fields = batches.clone();
+                fields.push(gradient.clone());
+                series::instantiate_trees(&forest, &terms, &mut model.graph, &mut diff, &fields, options.max_nodes)
             }
         }.map_err(
             |e| {

@@ -300,9 +300,9 @@ impl SgdSeries {
         self
     }
 
-    /// How many coloured trees [`SgdSeries::for_batches`] would build for m batches, summed
-    /// over the orders (saturating), computed without building them: what a derivation checks
-    /// against its budget before the work.
+    /// How many coloured trees [`SgdSeries::for_loss`] builds for m batches (an upper bound:
+    /// equal ones are merged), saturating, computed without building them: what a derivation
+    /// checks against its budget before the work.
     ///
     /// ```
     /// use eomderive::series::{sgd_series, BatchOrder};
@@ -311,11 +311,34 @@ impl SgdSeries {
     /// assert_eq!(s.term_count(1_000_000), 1_000_000 + 2 * 499_999_500_000);
     /// ```
     pub fn term_count(&self, m: usize) -> u128 {
-        // Distinct choices m!/(m − p)! bound the distinct trees of a symmetric pattern.
+        let per_pattern = |t: ColouredId| -> u128 {
+            let p = self.forest.colour_count(t);
+            if self.order == BatchOrder::Cyclic {
+                return choices(self.order, p, m);
+            }
+            if p > m {
+                return 0;
+            }
+            // [`SgdSeries::for_loss`]: m^r per set partition, r its blocks at two nodes or more.
+            let mut nodes = vec![0usize; p];
+            count_nodes(&self.forest, t, &mut nodes);
+            set_partitions(p)
+                .iter()
+                .map(|blocks| {
+                    let q = blocks.iter().max().map_or(0, |&b| b + 1);
+                    let mut size = vec![0usize; q];
+                    for (colour, &b) in blocks.iter().enumerate() {
+                        size[b] += nodes[colour];
+                    }
+                    let r = size.iter().filter(|&&n| n >= 2).count() as u32;
+                    (m as u128).saturating_pow(r)
+                })
+                .fold(0u128, u128::saturating_add)
+        };
         self.xi
             .iter()
             .flatten()
-            .map(|(t, _)| choices(self.order, self.forest.colour_count(*t), m))
+            .map(|(t, _)| per_pattern(*t))
             .fold(0u128, u128::saturating_add)
     }
 
@@ -381,10 +404,137 @@ impl SgdSeries {
     }
 }
 
+impl SgdSeries {
+    /// The terms a loss-specific derivation instantiates for m batches, colours 0..m being the
+    /// batches' gradients g_a and colour m the full gradient g = (1/m) Σ_a g_a. A cyclic
+    /// epoch's are [`SgdSeries::for_batches`]'s. A shuffled epoch's sums over distinct
+    /// batches are rewritten by inclusion–exclusion over the set partitions π of a pattern's
+    /// colours, Σ_{distinct} = Σ_π μ(π) Σ_{constant on π's blocks}, μ(π) = Π_B (−1)^{|B|−1}
+    /// (|B|−1)!; in an unrestricted sum a batch that occurs at a single node sums to m g
+    /// there. So only batches at two nodes or more are enumerated: m^{⌊(K+1)/2⌋} trees per
+    /// pattern at order K instead of m!/(m − K − 1)!.
+    ///
+    /// ```
+    /// use eomderive::series::{sgd_series, BatchOrder};
+    /// // Shuffled ξ_1 = (1/(2m)) Σ_a H_a g_a: one tree per batch, nothing to rewrite.
+    /// let (_, xi) = sgd_series(BatchOrder::Shuffled, 1).unwrap().for_loss(3);
+    /// assert_eq!(xi[0].len(), 3);
+    /// ```
+    pub fn for_loss(&self, m: usize) -> (ColouredForest, Vec<Vec<(ColouredId, BigRational)>>) {
+        if self.order == BatchOrder::Cyclic {
+            return self.for_batches(m);
+        }
+        let mut forest = self.forest.clone();
+        let full = u16::try_from(m).expect("at most SgdSeries::MAX_BATCHES batches");
+        let mm = BigRational::from_integer((m as i64).into());
+        let xi = self
+            .xi
+            .iter()
+            .map(|terms| {
+                let mut out: HashMap<ColouredId, BigRational> = HashMap::new();
+                for (t, c) in terms {
+                    let p = forest.colour_count(*t);
+                    if p > m {
+                        continue; // no p distinct batches out of m
+                    }
+                    let sym = renumberings(&mut forest, *t)
+                        .into_iter()
+                        .filter(|r| r == t)
+                        .count();
+                    let coefficient = c / (&mm * BigRational::from_integer((sym as i64).into()));
+                    let mut nodes = vec![0usize; p];
+                    count_nodes(&forest, *t, &mut nodes);
+                    for blocks in set_partitions(p) {
+                        let q = blocks.iter().max().map_or(0, |&b| b + 1);
+                        let mut size = vec![0usize; q];
+                        let mut members = vec![0usize; q];
+                        for (colour, &b) in blocks.iter().enumerate() {
+                            size[b] += nodes[colour];
+                            members[b] += 1;
+                        }
+                        // μ(π) times m for each block at a single node.
+                        let mut weight = coefficient.clone();
+                        for b in 0..q {
+                            let k = members[b] as i64;
+                            let factorial: i64 = (1..k).product();
+                            let sign = if k % 2 == 0 { -1 } else { 1 };
+                            weight *= BigRational::from_integer((sign * factorial).into());
+                            if size[b] == 1 {
+                                weight *= &mm;
+                            }
+                        }
+                        let multi: Vec<usize> = (0..q).filter(|&b| size[b] >= 2).collect();
+                        // Every assignment of batches to the blocks at two nodes or more.
+                        let mut assignment = vec![0u16; multi.len()];
+                        loop {
+                            let mut batch = vec![full; q];
+                            for (i, &b) in multi.iter().enumerate() {
+                                batch[b] = assignment[i];
+                            }
+                            let r = forest.relabel(*t, &|x| batch[blocks[x as usize]]);
+                            let slot = out.entry(r).or_insert_with(BigRational::zero);
+                            *slot += &weight;
+                            let mut i = 0;
+                            while i < assignment.len() && assignment[i] + 1 == full {
+                                assignment[i] = 0;
+                                i += 1;
+                            }
+                            if i == assignment.len() {
+                                break;
+                            }
+                            assignment[i] += 1;
+                        }
+                    }
+                }
+                let mut out: Vec<(ColouredId, BigRational)> =
+                    out.into_iter().filter(|(_, c)| !c.is_zero()).collect();
+                out.sort_by(|a, b| forest.code(a.0).cmp(forest.code(b.0)));
+                out
+            })
+            .collect();
+        (forest, xi)
+    }
+}
+
+/// How many nodes of each colour a tree has.
+fn count_nodes(forest: &ColouredForest, t: ColouredId, nodes: &mut [usize]) {
+    nodes[forest.colour(t) as usize] += 1;
+    for &c in forest.children(t) {
+        count_nodes(forest, c, nodes);
+    }
+}
+
+/// Every set partition of 0..p, as the block of each element (restricted growth strings:
+/// blocks numbered in order of first appearance).
+fn set_partitions(p: usize) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut cur = Vec::with_capacity(p);
+    fn go(p: usize, cur: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        if cur.len() == p {
+            out.push(cur.clone());
+            return;
+        }
+        let next = cur.iter().max().map_or(0, |&b| b + 1);
+        for b in 0..=next {
+            cur.push(b);
+            go(p, cur, out);
+            cur.pop();
+        }
+    }
+    go(p, &mut cur, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::series::counter_terms;
+
+    #[test]
+    fn set_partitions_are_counted_by_bell_numbers() {
+        let bell: Vec<usize> = (0..6).map(|p| set_partitions(p).len()).collect();
+        assert_eq!(bell, [1, 1, 2, 5, 15, 52]);
+    }
 
     /// One batch is gradient descent, order by order and tree by tree.
     #[test]
