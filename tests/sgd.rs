@@ -251,3 +251,32 @@ fn too_many_coloured_terms_are_refused_before_the_work() {
     assert_eq!(e.exit_code(), 2);
     assert!(start.elapsed().as_secs() < 10);
 }
+
+/// ξ_4, the top order, has no independent exact route here (tests/sgd_independent.rs stops at
+/// ξ_3): the check holds it, slope 5 against the epochs, for both orders.
+#[test]
+fn fourth_order_passes_the_check() {
+    for order in [BatchOrder::Cyclic, BatchOrder::Shuffled] {
+        let d = derive(
+            &source("sgd_tanh_net"),
+            &Options {
+                order: 4,
+                batch_order: Some(order),
+                analyze: false,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        let c = check(
+            &d,
+            &CheckOptions {
+                lr: 0.1,
+                steps: 12,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let s = c.slopes[4].unwrap();
+        assert!((s - 5.0).abs() < 0.15, "{order}: slope {s} at K = 4");
+    }
+}

@@ -530,6 +530,25 @@ mod tests {
     use super::*;
     use crate::series::counter_terms;
 
+    /// The symmetry that the printed sums over distinct batches divide by is the count of
+    /// distinct trees each pattern stands for, counted on the interned trees themselves.
+    #[test]
+    fn symmetry_counts_the_distinct_trees_of_a_pattern() {
+        let mut s = sgd_series(BatchOrder::Shuffled, 3).unwrap();
+        let m = 5;
+        let mut forest = s.forest.clone();
+        for terms in s.xi.clone() {
+            for (t, _) in terms {
+                let p = forest.colour_count(t);
+                let trees: std::collections::HashSet<ColouredId> = colourings(s.order, p, m)
+                    .into_iter()
+                    .map(|c| forest.relabel(t, &|x| c[x as usize]))
+                    .collect();
+                assert_eq!(trees.len() as u128, s.colourings(t, m));
+            }
+        }
+    }
+
     #[test]
     fn set_partitions_are_counted_by_bell_numbers() {
         let bell: Vec<usize> = (0..6).map(|p| set_partitions(p).len()).collect();
