@@ -153,7 +153,7 @@ KNOWN = ["gd"] + OPTIMIZERS  # gd: plain GD, the baseline (not in the default li
 TWO_STEP = {"heavy-ball", "nesterov"}
 
 # The same operation count and forked runner as the GD peer (same folder).
-from sympy_peer import count_ops, run_forked, write_results  # noqa: E402
+from sympy_peer import best_of, count_ops, run_forked, write_results  # noqa: E402
 
 
 def program_ops(replacements, reduced):
@@ -779,19 +779,7 @@ def run_once(method, loss, K, symbolic, timeout):
 
 
 def run_case(method, loss, K, symbolic, budget, repeat):
-    runs = []
-    while len(runs) < repeat:
-        left = budget - sum(r["seconds"] for r in runs)
-        if runs and runs[-1]["seconds"] > left:
-            break
-        r = run_once(method, loss, K, symbolic, left)
-        if r is None:
-            break
-        runs.append(r)
-    if not runs:
-        return {"timeout": True}
-    best = min(runs, key=lambda r: r["seconds"])
-    return {"timeout": False, "runs": [r["seconds"] for r in runs], **best}
+    return best_of(lambda left: run_once(method, loss, K, symbolic, left), budget, repeat)
 
 
 def run_chain(method, loss, orders, symbolic, budget, repeat, progress=None):

@@ -379,23 +379,33 @@ def run_once(engine, loss, K, timeout):
     return run_forked(derive_case, (engine, loss, K), f"{engine}/{loss}/K={K}", timeout)
 
 
-def run_case(engine, loss, K, budget, repeat):
-    """Best of up to `repeat` runs whose derivation times fit in `budget` seconds."""
+def best_of(once, budget, repeat):
+    """Best of up to `repeat` runs of `once(seconds_left)` (a record with "seconds", or None
+    when it ran out of time) whose times fit in `budget` seconds, with every run's time under
+    "runs"; {"timeout": True} when not one fitted."""
     runs = []
     while len(runs) < repeat:
         left = budget - sum(r["seconds"] for r in runs)
         if runs and runs[-1]["seconds"] > left:
             break  # another run would not fit in the budget
-        r = run_once(engine, loss, K, left)
+        r = once(left)
         if r is None:
             break
         runs.append(r)
     if not runs:
         return {"timeout": True}
     best = min(runs, key=lambda r: r["seconds"])
+    return dict(best, timeout=False, runs=[r["seconds"] for r in runs])
+
+
+def run_case(engine, loss, K, budget, repeat):
+    """Best of up to `repeat` runs whose derivation times fit in `budget` seconds."""
+    best = best_of(lambda left: run_once(engine, loss, K, left), budget, repeat)
+    if best["timeout"]:
+        return best
     return {"timeout": False, "seconds": best["seconds"], "ops": best["ops"],
             "cse_replacements": best["cse_replacements"],
-            "runs": [r["seconds"] for r in runs], "values": best["values"]}
+            "runs": best["runs"], "values": best["values"]}
 
 
 # --------------------------------------------------------------------------

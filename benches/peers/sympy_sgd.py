@@ -110,7 +110,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 # The same operation count and forked runner as the GD peer (same folder).
-from sympy_peer import count_ops, run_forked, write_results  # noqa: E402
+from sympy_peer import best_of, count_ops, run_forked, write_results  # noqa: E402
 
 DIGITS = 40  # evaluation precision of SymPy's program
 
@@ -316,19 +316,8 @@ def derive_case(name, timed=lambda seconds: None):
 
 
 def run_case(name, budget, repeat):
-    runs = []
-    while len(runs) < repeat:
-        left = budget - sum(r["seconds"] for r in runs)
-        if runs and runs[-1]["seconds"] > left:
-            break
-        r = run_forked(derive_case, (name,), f"sgd/{name}", left)
-        if r is None:
-            break
-        runs.append(r)
-    if not runs:
-        return {"timeout": True}
-    best = min(runs, key=lambda r: r["seconds"])
-    return dict(best, timeout=False, runs=[r["seconds"] for r in runs])
+    return best_of(lambda left: run_forked(derive_case, (name,), f"sgd/{name}", left),
+                   budget, repeat)
 
 
 def self_check(name):

@@ -319,21 +319,10 @@ impl SgdSeries {
             if p > m {
                 return 0;
             }
-            // [`SgdSeries::for_loss`]: m^r per set partition, r its blocks at two nodes or more.
-            let mut nodes = vec![0usize; p];
-            count_nodes(&self.forest, t, &mut nodes);
-            set_partitions(p)
-                .iter()
-                .map(|blocks| {
-                    let q = blocks.iter().max().map_or(0, |&b| b + 1);
-                    let mut size = vec![0usize; q];
-                    for (colour, &b) in blocks.iter().enumerate() {
-                        size[b] += nodes[colour];
-                    }
-                    let r = size.iter().filter(|&&n| n >= 2).count() as u32;
-                    (m as u128).saturating_pow(r)
-                })
-                .fold(0u128, u128::saturating_add)
+            match m <= DIRECT_UP_TO {
+                true => choices(self.order, p, m),
+                false => rewritten_count(&self.forest, t, m),
+            }
         };
         self.xi
             .iter()
@@ -412,7 +401,8 @@ impl SgdSeries {
     /// colours, Σ_{distinct} = Σ_π μ(π) Σ_{constant on π's blocks}, μ(π) = Π_B (−1)^{|B|−1}
     /// (|B|−1)!; in an unrestricted sum a batch that occurs at a single node sums to m g
     /// there. So only batches at two nodes or more are enumerated: m^{⌊(K+1)/2⌋} trees per
-    /// pattern at order K instead of m!/(m − K − 1)!.
+    /// pattern at order K instead of m!/(m − K − 1)!. Up to 3 batches the distinct trees
+    /// themselves make the smaller program and are kept.
     ///
     /// ```
     /// use eomderive::series::{sgd_series, BatchOrder};
@@ -441,6 +431,19 @@ impl SgdSeries {
                         .into_iter()
                         .filter(|r| r == t)
                         .count();
+                    // Few batches: the distinct trees themselves (C/m each) make the smaller
+                    // program (measured on a tanh net, K = 2, 3: up to 3 batches).
+                    if m <= DIRECT_UP_TO {
+                        let trees: std::collections::BTreeSet<ColouredId> =
+                            colourings(self.order, p, m)
+                                .into_iter()
+                                .map(|colouring| forest.relabel(*t, &|x| colouring[x as usize]))
+                                .collect();
+                        for r in trees {
+                            *out.entry(r).or_insert_with(BigRational::zero) += c / &mm;
+                        }
+                        continue;
+                    }
                     let coefficient = c / (&mm * BigRational::from_integer((sym as i64).into()));
                     let mut nodes = vec![0usize; p];
                     count_nodes(&forest, *t, &mut nodes);
@@ -494,6 +497,32 @@ impl SgdSeries {
             .collect();
         (forest, xi)
     }
+}
+
+/// Up to this many batches a shuffled epoch's loss-specific terms are its distinct coloured
+/// trees; beyond, the inclusion–exclusion rewrite of [`SgdSeries::for_loss`], whose program is
+/// smaller from 4 batches on (a tanh net's ξ_3: 38 501 against 43 733 operations at m = 4,
+/// 53 909 against 79 557 at m = 6; 19 409 against 16 015 at m = 2).
+const DIRECT_UP_TO: usize = 3;
+
+/// How many trees the inclusion–exclusion rewrite of a shuffled pattern builds for m
+/// batches: m^r per set partition of its colours, r the blocks at two nodes or more.
+fn rewritten_count(forest: &ColouredForest, t: ColouredId, m: usize) -> u128 {
+    let p = forest.colour_count(t);
+    let mut nodes = vec![0usize; p];
+    count_nodes(forest, t, &mut nodes);
+    set_partitions(p)
+        .iter()
+        .map(|blocks| {
+            let q = blocks.iter().max().map_or(0, |&b| b + 1);
+            let mut size = vec![0usize; q];
+            for (colour, &b) in blocks.iter().enumerate() {
+                size[b] += nodes[colour];
+            }
+            let r = size.iter().filter(|&&n| n >= 2).count() as u32;
+            (m as u128).saturating_pow(r)
+        })
+        .fold(0u128, u128::saturating_add)
 }
 
 /// How many nodes of each colour a tree has.
