@@ -620,6 +620,15 @@ pub(crate) fn text(
                 minus_gradient(Style::Text, a),
                 power(Style::Text, "η", j as u32 + 1)
             );
+            if a.fields
+                .first()
+                .is_some_and(|f| f.potential.as_ref().is_some_and(|p| p.batches.is_some()))
+            {
+                let _ = writeln!(
+                    out,
+                    "    (η/4 ‖g‖² is GD's implicit regulariser; η/(4m) Σ_a ‖g_a - g‖², the variance of the minibatch gradients, is what SGD with random reshuffling adds)"
+                );
+            }
         }
     }
     if a.method == crate::series::Method::Sgd {
