@@ -153,7 +153,8 @@ KNOWN = ["gd"] + OPTIMIZERS  # gd: plain GD, the baseline (not in the default li
 TWO_STEP = {"heavy-ball", "nesterov"}
 
 # The same operation count and forked runner as the GD peer (same folder).
-from sympy_peer import best_of, count_ops, run_forked, write_results  # noqa: E402
+from sympy_peer import LOSSES as PEER_LOSSES  # noqa: E402
+from sympy_peer import Engine, best_of, count_ops, run_forked, write_results  # noqa: E402
 
 
 def program_ops(replacements, reduced):
@@ -161,72 +162,16 @@ def program_ops(replacements, reduced):
 
 
 # --------------------------------------------------------------------------
-# The losses, transcribed from examples/*.expr.  Decimal data are exact
-# rationals (0.6 -> 3/5), as eomderive reads them.
+# The losses: sympy_peer.py's transcriptions of examples/*.expr (decimal data as
+# exact rationals, as eomderive reads them), built in SymPy.
 # --------------------------------------------------------------------------
 
-
-def Q(s):
-    return sympy.Rational(str(s))
-
-
-def mean(terms):
-    return sympy.Add(*terms) / len(terms)
-
-
-def dot(row, w):
-    return sympy.Add(*[Q(x) * wj for x, wj in zip(row, w)])
-
-
-def loss_factorization():
-    u, v = sympy.symbols("u v")
-    return (u * v - 1) ** 2 / 2, [u, v], [0.3, -1.2]
-
-
-def loss_linear_regression():
-    X = [["1.0", "0.5"], ["0.2", "-1.0"], ["-0.7", "0.3"], ["1.5", "1.1"]]
-    y = ["0.9", "-0.4", "0.1", "1.8"]
-    w = sympy.symbols("w[1] w[2]")
-    r = [dot(X[i], w) - Q(y[i]) for i in range(4)]
-    return mean([ri**2 for ri in r]) / 2, list(w), [0.1, -0.2]
-
-
-def loss_logistic():
-    X = [["1.0", "2.0"], ["-1.5", "0.5"], ["0.3", "-1.0"], ["2.0", "1.0"]]
-    y = [1, -1, -1, 1]
-    w1, w2, b = sympy.symbols("w[1] w[2] b")
-    softplus = lambda x: sympy.log(1 + sympy.exp(x))
-    f = mean([softplus(-y[i] * (dot(X[i], [w1, w2]) + b)) for i in range(4)])
-    return f, [w1, w2, b], [0.2, -0.1, 0.05]
-
-
-def loss_tanh_net():
-    x = ["0.5", "-1.0", "2.0"]
-    y = ["0.2", "0.4", "-0.3"]
-    a1, a2, b1, b2 = sympy.symbols("a[1] a[2] b[1] b[2]")
-    a, b = [a1, a2], [b1, b2]
-    out = [sympy.Add(*[a[j] * sympy.tanh(b[j] * Q(xi)) for j in range(2)]) for xi in x]
-    f = mean([(out[i] - Q(y[i])) ** 2 for i in range(3)]) / 2
-    return f, [a1, a2, b1, b2], [0.3, -0.2, 0.8, 0.5]
-
-
-def loss_scale_invariant():
-    X = [["1.0", "0.0", "0.5"], ["0.2", "1.0", "-0.3"], ["-0.4", "0.6", "1.0"]]
-    y = ["0.5", "-0.2", "0.8"]
-    w1, w2, w3, s = sympy.symbols("w[1] w[2] w[3] s")
-    w = [w1, w2, w3]
-    norm = sympy.sqrt(w1**2 + w2**2 + w3**2)
-    z = [s * dot(X[i], w) / norm for i in range(3)]
-    f = mean([(z[i] - Q(y[i])) ** 2 for i in range(3)]) / 2
-    return f, [w1, w2, w3, s], [0.6, -0.3, 0.9, 1.2]
-
+_SYMPY = Engine("sympy")
 
 LOSSES = {
-    "factorization": loss_factorization,
-    "linear_regression": loss_linear_regression,
-    "logistic": loss_logistic,
-    "tanh_net": loss_tanh_net,
-    "scale_invariant": loss_scale_invariant,
+    name: (lambda name=name: PEER_LOSSES[name](_SYMPY))
+    for name in ["factorization", "linear_regression", "logistic", "tanh_net",
+                 "scale_invariant"]
 }
 
 # --------------------------------------------------------------------------
@@ -698,7 +643,7 @@ def check_residual(K=3):
     """Put F_0..F_K back into the defining relation, expanded literally: the
     whole F = Σ η^k F_k, L_F applied to it, g's argument substituted, all as
     polynomials in (u, v, η) truncated above η^{K+1}; nothing must be left."""
-    f, params, _ = loss_factorization()
+    f, params, _ = LOSSES["factorization"]()
     eta = sympy.Symbol("eta")
     gens = tuple(params) + (eta,)
     g = [sympy.diff(f, p) for p in params]
