@@ -154,11 +154,8 @@ TWO_STEP = {"heavy-ball", "nesterov"}
 
 # The same operation count and forked runner as the GD peer (same folder).
 from sympy_peer import LOSSES as PEER_LOSSES  # noqa: E402
-from sympy_peer import Engine, best_of, count_ops, run_forked, write_results  # noqa: E402
-
-
-def program_ops(replacements, reduced):
-    return sum(count_ops(e) for _, e in replacements) + sum(count_ops(e) for e in reduced)
+from sympy_peer import (  # noqa: E402
+    Engine, best_of, compositions, count_ops, program_ops, rel_diff, run_forked, write_results)
 
 
 # --------------------------------------------------------------------------
@@ -177,17 +174,6 @@ LOSSES = {
 # --------------------------------------------------------------------------
 # The derivation.
 # --------------------------------------------------------------------------
-
-
-def compositions(total, parts, least=0):
-    """All (k_1, …, k_parts) with k_i ≥ least and Σ k_i = total."""
-    if parts == 1:
-        if total >= least:
-            yield (total,)
-        return
-    for first in range(least, total - least * (parts - 1) + 1):
-        for rest in compositions(total - first, parts - 1, least):
-            yield (first,) + rest
 
 
 class Taylor:
@@ -842,11 +828,6 @@ def tree_values(loss, method, generic, kmax):
             vec = [v + cval * x for v, x in zip(vec, G)]
         out[k] = vec
     return out
-
-
-def rel_diff(a, b):
-    scale = max([abs(x) for x in a] + [abs(x) for x in b] + [1e-300])
-    return max(abs(x - y) for x, y in zip(a, b)) / scale
 
 
 # --------------------------------------------------------------------------

@@ -209,13 +209,14 @@ LOSSES = {
 # --------------------------------------------------------------------------
 
 
-def compositions(total, parts):
-    """All (k_1, …, k_parts) with k_i ≥ 0 and Σ k_i = total, in lexicographic order."""
+def compositions(total, parts, least=0):
+    """All (k_1, …, k_parts) with k_i ≥ least and Σ k_i = total, in lexicographic order."""
     if parts == 1:
-        yield (total,)
+        if total >= least:
+            yield (total,)
         return
-    for first in range(total + 1):
-        for rest in compositions(total - first, parts - 1):
+    for first in range(least, total - least * (parts - 1) + 1):
+        for rest in compositions(total - first, parts - 1, least):
             yield (first,) + rest
 
 
@@ -296,6 +297,12 @@ def count_ops(e):
 
 def program_ops(replacements, reduced):
     return sum(count_ops(e) for _, e in replacements) + sum(count_ops(e) for e in reduced)
+
+
+def rel_diff(a, b):
+    """The largest difference of two vectors, relative to their largest entry."""
+    scale = max([abs(x) for x in a] + [abs(x) for x in b] + [1e-300])
+    return max(abs(x - y) for x, y in zip(a, b)) / scale
 
 
 def evaluate_program(E, replacements, reduced, params, point):

@@ -110,7 +110,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 # The same operation count and forked runner as the GD peer (same folder).
-from sympy_peer import best_of, count_ops, run_forked, write_results  # noqa: E402
+from sympy_peer import best_of, program_ops, rel_diff, run_forked, write_results  # noqa: E402
 
 DIGITS = 40  # evaluation precision of SymPy's program
 
@@ -289,11 +289,6 @@ def evaluate_program(replacements, reduced, env):
     return [float(num(e, env)) for e in reduced]
 
 
-def rel_diff(a, b):
-    scale = max([abs(x) for x in a] + [abs(x) for x in b] + [1e-300])
-    return max(abs(x - y) for x, y in zip(a, b)) / scale
-
-
 # --------------------------------------------------------------------------
 # One timed case (in a forked child) and the self-checks.
 # --------------------------------------------------------------------------
@@ -308,7 +303,7 @@ def derive_case(name, timed=lambda seconds: None):
     replacements, reduced = sympy.cse(xi1 + xi2)
     seconds = time.perf_counter() - t0
     timed(seconds)
-    ops = sum(count_ops(e) for _, e in replacements) + sum(count_ops(e) for e in reduced)
+    ops = program_ops(replacements, reduced)
     vals = evaluate_program(replacements, reduced, point_env(params, point))
     n = len(params)
     return {"seconds": seconds, "ops": ops, "cse_replacements": len(replacements),
