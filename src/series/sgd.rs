@@ -279,10 +279,7 @@ impl SgdSeries {
         if self.order == BatchOrder::Cyclic {
             return 1;
         }
-        renumberings(&mut self.forest, pattern)
-            .into_iter()
-            .filter(|&r| r == pattern)
-            .count()
+        symmetry(&mut self.forest, pattern)
     }
 
     /// The same series for m batches: the patterns with more colours than m drop out.
@@ -370,30 +367,17 @@ impl SgdSeries {
     /// # let _ = forest;
     /// ```
     pub fn for_batches(&self, m: usize) -> (ColouredForest, Vec<Vec<(ColouredId, BigRational)>>) {
-        let mut forest = self.forest.clone();
         let share = BigRational::new(1.into(), (m as i64).into());
-        let xi = self
-            .xi
-            .iter()
-            .map(|terms| {
-                let mut out: HashMap<ColouredId, BigRational> = HashMap::new();
-                for (t, c) in terms {
-                    let p = forest.colour_count(*t);
-                    for colouring in colourings(self.order, p, m) {
-                        let r = forest.relabel(*t, &|x| colouring[x as usize]);
-                        out.insert(r, c * &share);
-                    }
-                }
-                let mut out: Vec<(ColouredId, BigRational)> = out.into_iter().collect();
-                out.sort_by(|a, b| forest.code(a.0).cmp(forest.code(b.0)));
-                out
-            })
-            .collect();
-        (forest, xi)
+        self.expand(|forest, t, c, out| {
+            let p = forest.colour_count(t);
+            for colouring in colourings(self.order, p, m) {
+                let r = forest.relabel(t, &|x| colouring[x as usize]);
+                // The trees of a symmetric pattern repeat: each is one term.
+                out.insert(r, c * &share);
+            }
+        })
     }
-}
 
-impl SgdSeries {
     /// The terms a loss-specific derivation instantiates for m batches, colours 0..m being the
     /// batches' gradients g_a and colour m the full gradient g = (1/m) Σ_a g_a. A cyclic
     /// epoch's are [`SgdSeries::for_batches`]'s. A shuffled epoch's sums over distinct
@@ -411,83 +395,74 @@ impl SgdSeries {
     /// assert_eq!(xi[0].len(), 3);
     /// ```
     pub fn for_loss(&self, m: usize) -> (ColouredForest, Vec<Vec<(ColouredId, BigRational)>>) {
-        if self.order == BatchOrder::Cyclic {
+        if self.order == BatchOrder::Cyclic || m <= DIRECT_UP_TO {
             return self.for_batches(m);
         }
-        let mut forest = self.forest.clone();
         let full = u16::try_from(m).expect("at most SgdSeries::MAX_BATCHES batches");
         let mm = BigRational::from_integer((m as i64).into());
+        self.expand(|forest, t, c, out| {
+            let p = forest.colour_count(t);
+            if p > m {
+                return; // no p distinct batches out of m
+            }
+            let sym = BigRational::from_integer((symmetry(forest, t) as i64).into());
+            let coefficient = c / (&mm * sym);
+            let nodes = count_nodes(forest, t);
+            for blocks in set_partitions(p) {
+                let (size, members) = block_sizes(&blocks, &nodes);
+                // μ(π), and m for each block at a single node.
+                let mut weight = coefficient.clone();
+                for (&n, &k) in size.iter().zip(&members) {
+                    let factorial: i64 = (1..k as i64).product();
+                    let sign = if k % 2 == 0 { -1 } else { 1 };
+                    weight *= BigRational::from_integer((sign * factorial).into());
+                    if n == 1 {
+                        weight *= &mm;
+                    }
+                }
+                let multi: Vec<usize> = (0..size.len()).filter(|&b| size[b] >= 2).collect();
+                // Every assignment of batches to the blocks at two nodes or more.
+                let mut assignment = vec![0u16; multi.len()];
+                loop {
+                    let mut batch = vec![full; size.len()];
+                    for (i, &b) in multi.iter().enumerate() {
+                        batch[b] = assignment[i];
+                    }
+                    let r = forest.relabel(t, &|x| batch[blocks[x as usize]]);
+                    *out.entry(r).or_insert_with(BigRational::zero) += &weight;
+                    let mut i = 0;
+                    while i < assignment.len() && assignment[i] + 1 == full {
+                        assignment[i] = 0;
+                        i += 1;
+                    }
+                    if i == assignment.len() {
+                        break;
+                    }
+                    assignment[i] += 1;
+                }
+            }
+        })
+    }
+
+    /// Per ξ_k, the coloured trees `each` makes of every pattern (in a copy of the forest),
+    /// zeros dropped, in canonical order.
+    fn expand(
+        &self,
+        mut each: impl FnMut(
+            &mut ColouredForest,
+            ColouredId,
+            &BigRational,
+            &mut HashMap<ColouredId, BigRational>,
+        ),
+    ) -> (ColouredForest, Vec<Vec<(ColouredId, BigRational)>>) {
+        let mut forest = self.forest.clone();
         let xi = self
             .xi
             .iter()
             .map(|terms| {
                 let mut out: HashMap<ColouredId, BigRational> = HashMap::new();
                 for (t, c) in terms {
-                    let p = forest.colour_count(*t);
-                    if p > m {
-                        continue; // no p distinct batches out of m
-                    }
-                    let sym = renumberings(&mut forest, *t)
-                        .into_iter()
-                        .filter(|r| r == t)
-                        .count();
-                    // Few batches: the distinct trees themselves (C/m each) make the smaller
-                    // program (measured on a tanh net, K = 2, 3: up to 3 batches).
-                    if m <= DIRECT_UP_TO {
-                        let trees: std::collections::BTreeSet<ColouredId> =
-                            colourings(self.order, p, m)
-                                .into_iter()
-                                .map(|colouring| forest.relabel(*t, &|x| colouring[x as usize]))
-                                .collect();
-                        for r in trees {
-                            *out.entry(r).or_insert_with(BigRational::zero) += c / &mm;
-                        }
-                        continue;
-                    }
-                    let coefficient = c / (&mm * BigRational::from_integer((sym as i64).into()));
-                    let mut nodes = vec![0usize; p];
-                    count_nodes(&forest, *t, &mut nodes);
-                    for blocks in set_partitions(p) {
-                        let q = blocks.iter().max().map_or(0, |&b| b + 1);
-                        let mut size = vec![0usize; q];
-                        let mut members = vec![0usize; q];
-                        for (colour, &b) in blocks.iter().enumerate() {
-                            size[b] += nodes[colour];
-                            members[b] += 1;
-                        }
-                        // μ(π) times m for each block at a single node.
-                        let mut weight = coefficient.clone();
-                        for b in 0..q {
-                            let k = members[b] as i64;
-                            let factorial: i64 = (1..k).product();
-                            let sign = if k % 2 == 0 { -1 } else { 1 };
-                            weight *= BigRational::from_integer((sign * factorial).into());
-                            if size[b] == 1 {
-                                weight *= &mm;
-                            }
-                        }
-                        let multi: Vec<usize> = (0..q).filter(|&b| size[b] >= 2).collect();
-                        // Every assignment of batches to the blocks at two nodes or more.
-                        let mut assignment = vec![0u16; multi.len()];
-                        loop {
-                            let mut batch = vec![full; q];
-                            for (i, &b) in multi.iter().enumerate() {
-                                batch[b] = assignment[i];
-                            }
-                            let r = forest.relabel(*t, &|x| batch[blocks[x as usize]]);
-                            let slot = out.entry(r).or_insert_with(BigRational::zero);
-                            *slot += &weight;
-                            let mut i = 0;
-                            while i < assignment.len() && assignment[i] + 1 == full {
-                                assignment[i] = 0;
-                                i += 1;
-                            }
-                            if i == assignment.len() {
-                                break;
-                            }
-                            assignment[i] += 1;
-                        }
-                    }
+                    each(&mut forest, *t, c, &mut out);
                 }
                 let mut out: Vec<(ColouredId, BigRational)> =
                     out.into_iter().filter(|(_, c)| !c.is_zero()).collect();
@@ -499,6 +474,25 @@ impl SgdSeries {
     }
 }
 
+/// How many renumberings of its colours map a shuffled pattern to itself.
+fn symmetry(forest: &mut ColouredForest, t: ColouredId) -> usize {
+    renumberings(forest, t)
+        .into_iter()
+        .filter(|&r| r == t)
+        .count()
+}
+
+/// Per block of a set partition of the colours: its nodes in the tree, and its colours.
+fn block_sizes(blocks: &[usize], nodes: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let q = blocks.iter().max().map_or(0, |&b| b + 1);
+    let (mut size, mut members) = (vec![0usize; q], vec![0usize; q]);
+    for (colour, &b) in blocks.iter().enumerate() {
+        size[b] += nodes[colour];
+        members[b] += 1;
+    }
+    (size, members)
+}
+
 /// Up to this many batches a shuffled epoch's loss-specific terms are its distinct coloured
 /// trees; beyond, the inclusion–exclusion rewrite of [`SgdSeries::for_loss`], whose program is
 /// smaller from 4 batches on (a tanh net's ξ_3: 38 501 against 43 733 operations at m = 4,
@@ -508,17 +502,11 @@ const DIRECT_UP_TO: usize = 3;
 /// How many trees the inclusion–exclusion rewrite of a shuffled pattern builds for m
 /// batches: m^r per set partition of its colours, r the blocks at two nodes or more.
 fn rewritten_count(forest: &ColouredForest, t: ColouredId, m: usize) -> u128 {
-    let p = forest.colour_count(t);
-    let mut nodes = vec![0usize; p];
-    count_nodes(forest, t, &mut nodes);
-    set_partitions(p)
+    let nodes = count_nodes(forest, t);
+    set_partitions(forest.colour_count(t))
         .iter()
         .map(|blocks| {
-            let q = blocks.iter().max().map_or(0, |&b| b + 1);
-            let mut size = vec![0usize; q];
-            for (colour, &b) in blocks.iter().enumerate() {
-                size[b] += nodes[colour];
-            }
+            let (size, _) = block_sizes(blocks, &nodes);
             let r = size.iter().filter(|&&n| n >= 2).count() as u32;
             (m as u128).saturating_pow(r)
         })
@@ -526,11 +514,16 @@ fn rewritten_count(forest: &ColouredForest, t: ColouredId, m: usize) -> u128 {
 }
 
 /// How many nodes of each colour a tree has.
-fn count_nodes(forest: &ColouredForest, t: ColouredId, nodes: &mut [usize]) {
-    nodes[forest.colour(t) as usize] += 1;
-    for &c in forest.children(t) {
-        count_nodes(forest, c, nodes);
+fn count_nodes(forest: &ColouredForest, t: ColouredId) -> Vec<usize> {
+    fn go(forest: &ColouredForest, t: ColouredId, nodes: &mut [usize]) {
+        nodes[forest.colour(t) as usize] += 1;
+        for &c in forest.children(t) {
+            go(forest, c, nodes);
+        }
     }
+    let mut nodes = vec![0usize; forest.colour_count(t)];
+    go(forest, t, &mut nodes);
+    nodes
 }
 
 /// Every set partition of 0..p, as the block of each element (restricted growth strings:
