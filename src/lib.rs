@@ -314,14 +314,14 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
             p(stage)
         }
     };
-    let trees = if options.order == 0 {
+    // The one-field table (SGD's is coloured and solved below; it needs only the leading term).
+    let trees = if options.order == 0 || optimizer.batches.is_some() {
         GenericSeries {
             forest: series::Forest::new(),
             leading: optimizer.leading(),
             xi: Vec::new(),
         }
-    } else if optimizer.is_gd() || optimizer.batches.is_some() {
-        // SGD's coloured table is solved below; its leading term is GD's.
+    } else if optimizer.is_gd() {
         generic(options.order)?
     } else {
         series::optimizer_series(&optimizer, options.order).map_err(series_error)?

@@ -280,3 +280,13 @@ fn fourth_order_passes_the_check() {
         assert!((s - 5.0).abs() < 0.15, "{order}: slope {s} at K = 4");
     }
 }
+
+/// Batches are 16-bit colours: past 65 535 the request is refused, not wrapped around.
+#[test]
+fn batches_past_the_colour_limit_are_refused() {
+    let e = eomderive::generic_sgd(BatchOrder::Shuffled, Some(70_000), 1).unwrap_err();
+    assert!(e.message.contains("limit of 65535"), "{}", e.message);
+    assert_eq!(e.exit_code(), 2);
+    let e = eomderive::generic_sgd(BatchOrder::Cyclic, Some(0), 1).unwrap_err();
+    assert!(e.message.contains("at least 1 batch"), "{}", e.message);
+}

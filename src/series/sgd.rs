@@ -571,6 +571,18 @@ mod tests {
         }
     }
 
+    /// The budget a derivation checks is never below what the expansion builds.
+    #[test]
+    fn term_count_bounds_the_expansion() {
+        for order in [BatchOrder::Cyclic, BatchOrder::Shuffled] {
+            let s = sgd_series(order, 3).unwrap();
+            for m in [1, 2, 3, 4, 6] {
+                let built: usize = s.for_loss(m).1.iter().map(Vec::len).sum();
+                assert!(s.term_count(m) >= built as u128, "{order} m = {m}");
+            }
+        }
+    }
+
     #[test]
     fn set_partitions_are_counted_by_bell_numbers() {
         let bell: Vec<usize> = (0..6).map(|p| set_partitions(p).len()).collect();
