@@ -26,6 +26,22 @@ param b[2] = [0.8, 0.5]
 let out[i] = sum(j, a[j] * tanh(b[j] * x[i]))
 loss = mean(i, (out[i] - y[i])^2/2)";
 
+/// A linear regression on 64 examples with a quartic term (data from a fixed formula), for
+/// many batches.
+fn regression64() -> String {
+    let x: Vec<String> = (0..64)
+        .map(|i| format!("{}", ((i * 37) % 29) as f64 / 10.0 - 1.4))
+        .collect();
+    let y: Vec<String> = (0..64)
+        .map(|i| format!("{}", ((i * 17) % 23) as f64 / 10.0 - 1.1))
+        .collect();
+    format!(
+        "data x = [{}]\ndata y = [{}]\nparam w = 0.2, b = -0.1\nloss = mean(i, (w*x[i] + b - y[i])^2/2 + w^4*x[i]^2/4)",
+        x.join(", "),
+        y.join(", ")
+    )
+}
+
 fn main() {
     println!("| order | K | patterns in ξ_K | table (ms) |");
     println!("|---|---|---|---|");
@@ -73,5 +89,35 @@ fn main() {
                 );
             }
         }
+    }
+    // Many batches: the shuffled rewrite enumerates m^2 trees per pattern at K = 3, where
+    // the distinct trees would be m^4/4!.
+    println!();
+    println!("| loss | order | m | K=3 (ms) | coloured terms | ops |");
+    println!("|---|---|---|---|---|---|");
+    let model = lang::parse_str(&regression64()).unwrap();
+    for (order, m) in [
+        (BatchOrder::Cyclic, 16),
+        (BatchOrder::Shuffled, 16),
+        (BatchOrder::Shuffled, 32),
+        (BatchOrder::Shuffled, 64),
+    ] {
+        let options = Options {
+            order: 3,
+            method: Some(eomderive::series::Method::Sgd),
+            batches: Some(m),
+            batch_order: Some(order),
+            analyze: false,
+            ..Options::default()
+        };
+        let t = median(Duration::from_secs(2), || {
+            std::hint::black_box(derive_model(model.clone(), &options).unwrap());
+        });
+        let ops = derive_model(model.clone(), &options).unwrap().ops;
+        let terms = sgd_series(order, 3).unwrap().term_count(m);
+        println!(
+            "| regression, 64 examples | {order} | {m} | {:.0} | {terms} | {ops} |",
+            ms(t)
+        );
     }
 }
