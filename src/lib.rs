@@ -547,13 +547,13 @@ pub fn check(derivation: &Derivation, options: &numeric::CheckOptions) -> Result
         order: Some(order),
         ..*options
     };
-    if let Some(b) = epoch {
-        return check_epochs(derivation, eom, b, options);
-    }
     let mut roots = vec![m.loss];
     roots.extend(&derivation.gradient);
     let descent = numeric::VectorField::compile(&m.graph, &roots);
     let x0 = nalgebra::DVector::from_vec(ev.point.clone());
+    if let Some(b) = epoch {
+        return check_epochs(derivation, eom, &descent, &x0, b, options);
+    }
     // Each invariance's quantity is tracked along GD, gradient flow and the EoM.
     let observables: Vec<numeric::Observable> = derivation
         .analysis
@@ -588,6 +588,8 @@ const RESHUFFLED_EPOCHS: usize = 4000;
 fn check_epochs(
     derivation: &Derivation,
     eom: numeric::Eom,
+    descent: &numeric::VectorField,
+    x0: &nalgebra::DVector<f64>,
     batches: series::Minibatch,
     options: &numeric::CheckOptions,
 ) -> Result<numeric::Check> {
@@ -607,14 +609,6 @@ fn check_epochs(
             "check with fewer batches, or with --batch-order cyclic (the derivation itself has no such limit)",
         )
     })?;
-    let ev = derivation
-        .evaluation
-        .as_ref()
-        .expect("check() returned early without a point");
-    let x0 = nalgebra::DVector::from_vec(ev.point.clone());
-    let mut roots = vec![model.loss];
-    roots.extend(&derivation.gradient);
-    let descent = numeric::VectorField::compile(&model.graph, &roots);
     let (eta, steps) = (options.lr, options.steps);
     let per_epoch = numeric::CheckOptions {
         lr: eta * m as f64,
@@ -625,7 +619,7 @@ fn check_epochs(
         .then(|| numeric::reshuffling(&epochs, &eom, &x0, eta, RESHUFFLED_EPOCHS, 20_261_201));
     let eom = eom.per_epoch(m);
     let stepper = numeric::Stepper::epochs(epochs);
-    let mut c = numeric::check_method(&eom, &descent, &stepper, &x0, &per_epoch, &[]);
+    let mut c = numeric::check_method(&eom, descent, &stepper, x0, &per_epoch, &[]);
     // Back from epochs of h = mη to SGD steps of η.
     // η/2^j exactly, from the row's count of epochs (steps/m · 2^j).
     let halved = |epochs: usize| eta / (epochs / (steps / m)) as f64;
