@@ -616,7 +616,7 @@ fn check_epochs(
         ..*options
     };
     let monte_carlo = (batches.order == series::BatchOrder::Shuffled && m > 1)
-        .then(|| numeric::reshuffling(&epochs, &eom, &x0, eta, RESHUFFLED_EPOCHS, 20_261_201));
+        .then(|| numeric::reshuffling(&epochs, &eom, x0, eta, RESHUFFLED_EPOCHS, 20_261_201));
     let eom = eom.per_epoch(m);
     let stepper = numeric::Stepper::epochs(epochs);
     let mut c = numeric::check_method(&eom, descent, &stepper, x0, &per_epoch, &[]);
