@@ -290,3 +290,42 @@ fn batches_past_the_colour_limit_are_refused() {
     let e = eomderive::generic_sgd(BatchOrder::Cyclic, Some(0), 1).unwrap_err();
     assert!(e.message.contains("at least 1 batch"), "{}", e.message);
 }
+
+/// Where the Monte Carlo mean cannot resolve an error from its own noise, the row says so and
+/// no slope is fitted through it (here ξ_1's O(η³) error at small η, 4000 samples).
+#[test]
+fn monte_carlo_noise_is_flagged_not_fitted() {
+    let d = derive(
+        &source("sgd_regression"),
+        &Options {
+            order: 1,
+            analyze: false,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let c = check(
+        &d,
+        &CheckOptions {
+            lr: 0.005,
+            steps: 8,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mc = c.monte_carlo.unwrap();
+    let first: Vec<bool> = mc
+        .rows
+        .iter()
+        .filter(|r| r.order == 1)
+        .map(|r| r.resolved)
+        .collect();
+    assert_eq!(first, [true, false, false, false], "{mc:?}");
+    for r in mc.rows.iter().filter(|r| !r.resolved) {
+        let (e, se) = (r.error.unwrap(), r.standard_error.unwrap());
+        assert!((e * e - se * se).max(0.0).sqrt() <= 3.0 * se);
+    }
+    assert!(mc.rows.iter().filter(|r| r.order == 0).all(|r| r.resolved));
+    assert_eq!(mc.slopes[1], None);
+    assert!((mc.slopes[0].unwrap() - 2.0).abs() < 0.05);
+}
