@@ -31,6 +31,7 @@
 //! d/dt at t = 0 is η F, so the coefficient of G(τ) in F is P_τ'(0), the coefficient of i.
 //! The arithmetic is exact in ℚ(β) (see [`RatFn`]); nothing about the answer is assumed.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Mutex;
 
@@ -730,7 +731,7 @@ fn solve<C: Coefficient>(
         let children = forest.children(t).to_vec();
         // g(Y_s)'s coefficient of G(τ), for each stage.
         let forces: Vec<IPoly<C>> = (0..scheme.stages.len())
-            .map(|s| taylor_coefficient(&children, |c| &y[c.index()][s]))
+            .map(|s| taylor_coefficient(&children, |c: TreeId| Cow::Borrowed(&y[c.index()][s])))
             .collect();
         let mut rhs: IPoly<C> = Vec::new();
         for (w, force) in scheme.weights.iter().zip(&forces) {
@@ -770,10 +771,12 @@ fn solve<C: Coefficient>(
 }
 
 /// The coefficient of G([τ_1 … τ_m]) in g(θ + δ): Π_k d_{τ_k} / Π μ!, the children sorted so
-/// that equal ones are adjacent (they are, in a [`Forest`]).
-fn taylor_coefficient<'a, C: Coefficient + 'a>(
-    children: &[TreeId],
-    d: impl Fn(TreeId) -> &'a IPoly<C>,
+/// that equal ones are adjacent (they are, in a [`Forest`] and in a
+/// [`ColouredForest`](super::ColouredForest)). `d` gives a child's coefficient in δ, borrowed
+/// where it is stored, owned where it is computed.
+pub(super) fn taylor_coefficient<'a, T: Copy + PartialEq, C: Coefficient + 'a>(
+    children: &[T],
+    mut d: impl FnMut(T) -> Cow<'a, IPoly<C>>,
 ) -> IPoly<C> {
     let mut product: IPoly<C> = vec![one::<C>()];
     let mut denominator = BigRational::one();
@@ -785,7 +788,7 @@ fn taylor_coefficient<'a, C: Coefficient + 'a>(
             1
         };
         denominator *= BigRational::from_integer(run.into());
-        product = multiply(&product, d(c));
+        product = multiply(&product, &d(c));
     }
     let inverse = denominator.recip();
     product.iter().map(|c| c.scale(&inverse)).collect()

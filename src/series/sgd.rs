@@ -31,6 +31,7 @@
 //! of m. The cost is set by the order (patterns of K+1 nodes, at most (K+1)! orders each),
 //! never by m!.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use num_rational::BigRational;
@@ -38,7 +39,7 @@ use num_traits::{One, Zero};
 
 use super::coloured::{ColouredForest, ColouredId};
 use super::counter::SeriesError;
-use super::method::{add, check_order, multiply, one, scaled, zero, IPoly, Operator};
+use super::method::{add, check_order, scaled, taylor_coefficient, zero, IPoly, Operator};
 use super::BatchOrder;
 
 /// Largest order of SGD's counter terms: ξ_4 has 3 004 cyclic and 320 shuffled patterns of
@@ -145,25 +146,15 @@ fn tree_force(
 ) -> IPoly<BigRational> {
     let children = forest.children(t).to_vec();
     let root = forest.colour(t);
-    let mut product: IPoly<BigRational> = vec![one::<BigRational>()];
-    let mut denominator = BigRational::one();
-    let mut run = 0i64;
-    for (k, &c) in children.iter().enumerate() {
-        run = if k > 0 && children[k - 1] == c {
-            run + 1
-        } else {
-            1
-        };
-        denominator *= BigRational::from_integer(run.into());
+    taylor_coefficient(&children, |c| {
         let pattern = forest.compact(c);
         let mut y = p[&pattern].clone();
         if forest.colour(c) < root {
             let minus: IPoly<BigRational> = force[&pattern].iter().map(|x| -x).collect();
             y = add(&y, &minus);
         }
-        product = multiply(&product, &y);
-    }
-    scaled(&product, &denominator.recip())
+        Cow::Owned(y)
+    })
 }
 
 /// The tree under every renumbering of its colours 0..p (p! trees, repeats included).
