@@ -20,6 +20,31 @@ fn source(name: &str) -> Source {
     Source::from_argument(&format!("examples/{name}.expr")).unwrap()
 }
 
+/// An SGD example derived to `order` without the analyses, in its file's batch order unless
+/// `batch_order` is given.
+fn sgd(name: &str, order: usize, batch_order: Option<BatchOrder>) -> eomderive::Derivation {
+    let options = Options {
+        order,
+        batch_order,
+        analyze: false,
+        ..Options::default()
+    };
+    derive(&source(name), &options).unwrap()
+}
+
+/// The check at η over `steps` SGD steps.
+fn checked(d: &eomderive::Derivation, lr: f64, steps: usize) -> eomderive::numeric::Check {
+    check(
+        d,
+        &CheckOptions {
+            lr,
+            steps,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
 fn values(d: &eomderive::Derivation, point: &[f64]) -> Vec<Vec<f64>> {
     d.xi.iter()
         .map(|xi| Program::compile(&d.model.graph, xi).eval(point).unwrap())
@@ -145,27 +170,10 @@ fn cyclic_first_order_is_not_a_gradient() {
 fn check_slopes_for_both_orders() {
     for (name, lr) in EXAMPLES {
         for order in [BatchOrder::Cyclic, BatchOrder::Shuffled] {
-            let d = derive(
-                &source(name),
-                &Options {
-                    order: 3,
-                    batch_order: Some(order),
-                    analyze: false,
-                    ..Options::default()
-                },
-            )
-            .unwrap();
+            let d = sgd(name, 3, Some(order));
             let m = d.optimizer.batches.unwrap().count;
             let steps = 6 * m;
-            let c = check(
-                &d,
-                &CheckOptions {
-                    lr,
-                    steps,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
+            let c = checked(&d, lr, steps);
             assert_eq!((c.steps, c.lr), (steps, lr));
             for (k, s) in c.slopes.iter().enumerate() {
                 let s = s.unwrap_or_else(|| panic!("{name} {order}: no slope at K = {k}"));
@@ -257,25 +265,8 @@ fn too_many_coloured_terms_are_refused_before_the_work() {
 #[test]
 fn fourth_order_passes_the_check() {
     for order in [BatchOrder::Cyclic, BatchOrder::Shuffled] {
-        let d = derive(
-            &source("sgd_tanh_net"),
-            &Options {
-                order: 4,
-                batch_order: Some(order),
-                analyze: false,
-                ..Options::default()
-            },
-        )
-        .unwrap();
-        let c = check(
-            &d,
-            &CheckOptions {
-                lr: 0.1,
-                steps: 12,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let d = sgd("sgd_tanh_net", 4, Some(order));
+        let c = checked(&d, 0.1, 12);
         let s = c.slopes[4].unwrap();
         assert!((s - 5.0).abs() < 0.15, "{order}: slope {s} at K = 4");
     }
@@ -295,24 +286,8 @@ fn batches_past_the_colour_limit_are_refused() {
 /// no slope is fitted through it (here ξ_1's O(η³) error at small η, 4000 samples).
 #[test]
 fn monte_carlo_noise_is_flagged_not_fitted() {
-    let d = derive(
-        &source("sgd_regression"),
-        &Options {
-            order: 1,
-            analyze: false,
-            ..Options::default()
-        },
-    )
-    .unwrap();
-    let c = check(
-        &d,
-        &CheckOptions {
-            lr: 0.005,
-            steps: 8,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let d = sgd("sgd_regression", 1, None);
+    let c = checked(&d, 0.005, 8);
     let mc = c.monte_carlo.unwrap();
     let first: Vec<bool> = mc
         .rows
