@@ -9,7 +9,7 @@
 //! use eomderive::{derive, lang::Source, Options};
 //! let d = derive(&Source::inline("(u*v - 1)^2/2"), &Options { order: 1, ..Options::default() }).unwrap();
 //! let text = eomderive::render::text(&d);
-//! assert!(text.contains("t1 = u*v - 1"));
+//! assert!(text.contains("ξ_1[u] = (u*v - 1)*(2*u^2*v + v^3 - u)/2"));
 //! assert_eq!(d.xi.len(), 1); // ξ_1, one expression per parameter
 //! ```
 
@@ -28,7 +28,7 @@ use num_traits::Signed;
 
 pub use error::{Error, ErrorKind, Result};
 
-use expr::{Diff, Id};
+use expr::{Diff, Id, Op};
 use lang::{Model, Settings, Source};
 use series::{GenericSeries, Method, MethodSeries, Optimizer, Parameter};
 
@@ -78,6 +78,79 @@ pub struct Options {
     /// Called with the name of each stage as the derivation reaches it (the command line shows
     /// them on a terminal when a derivation runs longer than a second).
     pub progress: Option<fn(&str)>,
+    /// The form the formulas are printed in (`--form`; [`Derivation::printed`]).
+    pub form: Form,
+}
+
+/// How the derived formulas are written (`--form`). Every form is the same values; the numeric
+/// layer always compiles the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Form {
+    /// For a reader: like terms collected, factors of the loss pulled out, few names
+    /// ([`expr::readable::readable`]). The default.
+    #[default]
+    Readable,
+    /// Every expression a sum of monomials in the parameters and the loss's functions
+    /// ([`expr::readable::expanded`]).
+    Expanded,
+    /// The shared straight-line program the numeric layer compiles, every shared
+    /// subexpression named once (what `stats.ops` counts).
+    Program,
+}
+
+impl Form {
+    /// Every form, in the order `--help` lists them.
+    pub const ALL: [Form; 3] = [Form::Readable, Form::Expanded, Form::Program];
+
+    /// The name on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Form::Readable => "readable",
+            Form::Expanded => "expanded",
+            Form::Program => "program",
+        }
+    }
+
+    /// The form with this name.
+    ///
+    /// ```
+    /// assert_eq!(eomderive::Form::from_name("expanded"), Some(eomderive::Form::Expanded));
+    /// assert_eq!(eomderive::Form::from_name("pretty"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Form> {
+        Form::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+impl std::fmt::Display for Form {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The loss, gradient and counter terms rebuilt in the form they are printed in (in the
+/// derivation's graph; the program form's are the derivation's own).
+#[derive(Debug, Clone)]
+pub struct Printed {
+    /// The form of the expressions below: the one asked for, or [`Form::Program`] when that
+    /// passed its limit (see `fallback`).
+    pub form: Form,
+    /// The loss.
+    pub loss: Id,
+    /// ∂f/∂θ_i.
+    pub gradient: Vec<Id>,
+    /// `xi[k-1][i]`, as [`Derivation::xi`].
+    pub xi: Vec<Vec<Id>>,
+    /// The loss file's `let` names at their nodes in this form.
+    pub lets: Vec<(String, Id)>,
+    /// One line saying why the form asked for is not the one printed.
+    pub fallback: Option<String>,
+    /// The modified loss f̃ = f + η Φ_1 + … written out in the parameters and η (the
+    /// variable numbered after the parameters), where the analyses found the potentials Φ_k
+    /// (not in the program form).
+    pub modified_loss: Option<Id>,
+    /// Wall time of building this form.
+    pub elapsed: Duration,
 }
 
 /// How the derived expressions are simplified.
@@ -136,6 +209,7 @@ impl Default for Options {
             batch_order: None,
             analyze: true,
             progress: None,
+            form: Form::Readable,
         }
     }
 }
@@ -170,8 +244,10 @@ pub struct Derivation {
     /// The check against gradient descent, when one was run ([`check`]).
     pub check: Option<numeric::Check>,
     /// Wall time of the derivation: differentiation, counter terms and simplification (not
-    /// parsing, evaluation or rendering).
+    /// parsing, evaluation, the printed form or rendering).
     pub elapsed: Duration,
+    /// The formulas in the form the renderers print ([`Options::form`]).
+    pub printed: Printed,
 }
 
 /// Parses the loss, derives its gradient and counter terms ξ_1..ξ_order, and evaluates them
@@ -184,21 +260,17 @@ pub struct Derivation {
 /// // Without the analyses (gradient fields, invariances), to keep the report short.
 /// let options = Options { order: 1, analyze: false, ..Options::default() };
 /// let d = derive(&Source::inline("(u*v - 1)^2/2"), &options).unwrap();
-/// // ξ_1 = ½ H g: with r = uv − 1, H g = (r² u + v r (u² + v²), r² v + u r (u² + v²)).
+/// // ξ_1 = ½ H g: with r = uv − 1, H g = (r² u + v r (u² + v²), r² v + u r (u² + v²)),
+/// // which is r (2u²v + v³ − u) and r (u³ + 2uv² − v).
 /// insta::assert_snapshot!(render::text(&d), @r"
 /// parameters: u, v
-/// loss = t1^2/2
+/// loss = (u*v - 1)^2/2
 /// gradient:
-///   ∂f/∂u = t2
-///   ∂f/∂v = t3
+///   ∂f/∂u = v*(u*v - 1)
+///   ∂f/∂v = u*(u*v - 1)
 /// counter terms (dθ/dt = -∇f - η ξ_1 - η^2 ξ_2 - ...), order 1:
-///   ξ_1[u] = 1/2*(t1*t3 + v*t4)
-///   ξ_1[v] = 1/2*(t1*t2 + u*t4)
-/// where
-///   t1 = u*v - 1
-///   t2 = v*t1
-///   t3 = u*t1
-///   t4 = v*t2 + u*t3
+///   ξ_1[u] = (u*v - 1)*(2*u^2*v + v^3 - u)/2
+///   ξ_1[v] = (u*v - 1)*(u^3 + 2*u*v^2 - v)/2
 /// ");
 /// ```
 pub fn derive(source: &Source, options: &Options) -> Result<Derivation> {
@@ -442,6 +514,13 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
             center,
         })
     });
+    report("writing the formulas");
+    let mut printed = printed_form(&mut model, &gradient, &xi, options.form);
+    if let Some(a) = &analysis {
+        let start = Instant::now();
+        printed.modified_loss = modified_loss(&mut model, a, printed.form);
+        printed.elapsed += start.elapsed();
+    }
     Ok(Derivation {
         model,
         optimizer,
@@ -456,7 +535,95 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
         analysis,
         check: None,
         elapsed,
+        printed,
     })
+}
+
+/// f + Σ_k η^k Φ_k / c (c the leading coefficient) in the printed form, each term on its own
+/// (so the loss stays as it is written), for the first counter terms that have potentials.
+fn modified_loss(model: &mut Model, a: &analysis::Analysis, form: Form) -> Option<Id> {
+    let j = a.modified_loss_order();
+    if j == 0 || form == Form::Program {
+        return None;
+    }
+    let n = model.params.len();
+    let g = &mut model.graph;
+    let eta = g.var(expr::VarId(n as u32));
+    let inv = g.num(a.leading.recip());
+    let mut terms = vec![model.loss];
+    for (k, f) in a.fields[..j].iter().enumerate() {
+        let phi = f.potential.as_ref()?.scalar?;
+        let e = g.powi(eta, k as i64 + 1);
+        let t = g.mul(inv, phi);
+        terms.push(g.mul(e, t));
+    }
+    let lets: Vec<(String, Id)> = Vec::new();
+    let limits = expr::readable::FormLimits::default();
+    let r = match form {
+        Form::Expanded => expr::readable::expanded(g, &terms, &lets, n + 1, &limits),
+        _ => expr::readable::readable(g, &terms, &lets, &[model.loss], n + 1, &limits),
+    }
+    .ok()?;
+    let mut it = r.roots.into_iter();
+    let first = it.next()?;
+    Some(it.fold(first, |acc, t| match g.get(t).clone() {
+        Op::Neg(x) => g.intern(Op::Sub([acc, x])),
+        _ => g.intern(Op::Add([acc, t])),
+    }))
+}
+
+/// The loss, gradient and counter terms in `form`, or in the program form with a line saying
+/// why when the form would pass its limits ([`expr::readable::FormLimits`]).
+fn printed_form(model: &mut Model, gradient: &[Id], xi: &[Vec<Id>], form: Form) -> Printed {
+    let start = Instant::now();
+    let n = gradient.len();
+    let mut roots = vec![model.loss];
+    roots.extend(gradient);
+    roots.extend(xi.iter().flatten());
+    let limits = expr::readable::FormLimits::default();
+    let result = match form {
+        Form::Program => None,
+        Form::Readable => Some(expr::readable::readable(
+            &mut model.graph,
+            &roots,
+            &model.names,
+            &[model.loss],
+            n,
+            &limits,
+        )),
+        Form::Expanded => Some(expr::readable::expanded(
+            &mut model.graph,
+            &roots,
+            &model.names,
+            n,
+            &limits,
+        )),
+    };
+    let (form, roots, lets, fallback) = match result {
+        None => (Form::Program, roots, model.names.clone(), None),
+        Some(Ok(r)) => (form, r.roots, r.lets, None),
+        Some(Err(e)) => (
+            Form::Program,
+            roots,
+            model.names.clone(),
+            Some(format!(
+                "the {form} form would need {e}: printed as the program instead"
+            )),
+        ),
+    };
+    Printed {
+        modified_loss: None,
+        form,
+        loss: roots[0],
+        gradient: roots[1..=n].to_vec(),
+        xi: roots[n + 1..]
+            .chunks(n.max(1))
+            .map(<[Id]>::to_vec)
+            .collect(),
+        lets,
+        fallback,
+        elapsed: start.elapsed(),
+    }
 }
 
 /// Checks a derivation against gradient descent from its evaluation point (`--at` or the

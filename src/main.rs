@@ -8,7 +8,7 @@ use eomderive::numeric::CheckOptions;
 use eomderive::series::{BatchOrder, Method, Optimizer, Parameter};
 use eomderive::{
     check, derive, generic, generic_optimizer, generic_sgd, render, resolve_optimizer, Error,
-    ErrorKind, Options, Simplify,
+    ErrorKind, Form, Options, Simplify,
 };
 use num_rational::BigRational;
 
@@ -29,6 +29,11 @@ struct Cli {
     /// a few percent fewer operations, slower).
     #[arg(long, value_enum, default_value_t = SimplifyArg::Fast)]
     simplify: SimplifyArg,
+    /// How formulas are written: `readable` (factored and collected, few names), `expanded`
+    /// (sums of monomials) or `program` (the straight-line program the numeric layer
+    /// compiles). JSON always carries the program too, under "program".
+    #[arg(long, value_enum, default_value_t = FormArg::Readable)]
+    form: FormArg,
     /// Print the loss-independent tree form of ξ_1..ξ_K (no LOSS).
     #[arg(long)]
     generic: bool,
@@ -81,6 +86,13 @@ struct Cli {
 enum SimplifyArg {
     Fast,
     Egg,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FormArg {
+    Readable,
+    Expanded,
+    Program,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -218,6 +230,11 @@ fn run(cli: Cli) -> eomderive::Result<String> {
         simplify: match cli.simplify {
             SimplifyArg::Fast => Simplify::Fast,
             SimplifyArg::Egg => Simplify::Egg,
+        },
+        form: match cli.form {
+            FormArg::Readable => Form::Readable,
+            FormArg::Expanded => Form::Expanded,
+            FormArg::Program => Form::Program,
         },
         weight_decay: cli.weight_decay,
         method: cli.optimizer,

@@ -203,7 +203,8 @@ fn the_derivation_reports_its_stages_in_order() {
             "simplifying",
             "equality saturation",
             "evaluating",
-            "analysing"
+            "analysing",
+            "writing the formulas"
         ]
     );
 }

@@ -518,21 +518,31 @@ fn decimals_are_exact() {
         initial(&m),
         [Some(p.recip()), Some(p.clone()), Some(p.recip() / q(2, 1))]
     );
-    // 0.6, 1e-3 and 1/3 stay exact in the printed formulas too.
-    let d = derive(
-        &Source::inline("param u\nloss = (u - 1/3)^2 + 0.6*u + 1e-3"),
-        &Options {
-            order: 1,
-            ..Options::default()
-        },
-    )
-    .unwrap();
-    let text = render::text(&d);
-    for want in ["1/3", "3/5", "1/1000"] {
-        assert!(text.contains(want), "{want} missing from:\n{text}");
-    }
-    for bad in ["0.333", "0.6", "0.001", "e-3"] {
-        assert!(!text.contains(bad), "{bad} in:\n{text}");
+    // 0.6, 1e-3 and 1/3 stay exact in the printed formulas too: as written in the program
+    // form, combined exactly in the readable one (-2/3 + 3/5 = -1/15, 1/9 + 1/1000).
+    for (form, wants) in [
+        (eomderive::Form::Program, &["1/3", "3/5", "1/1000"][..]),
+        (
+            eomderive::Form::Readable,
+            &["loss = u^2 - u/15 + 1009/9000"][..],
+        ),
+    ] {
+        let d = derive(
+            &Source::inline("param u\nloss = (u - 1/3)^2 + 0.6*u + 1e-3"),
+            &Options {
+                order: 1,
+                form,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        let text = render::text(&d);
+        for want in wants {
+            assert!(text.contains(want), "{want} missing from:\n{text}");
+        }
+        for bad in ["0.333", "0.6", "0.001", "e-3"] {
+            assert!(!text.contains(bad), "{bad} in:\n{text}");
+        }
     }
 }
 

@@ -39,6 +39,9 @@ pub struct Potential {
     pub batches: Option<usize>,
     /// How ξ_k = ∇Φ_k was verified.
     pub decided: Decided,
+    /// Φ_k itself as an expression of the parameters (in the derivation's graph), when it
+    /// could be written out.
+    pub scalar: Option<Id>,
 }
 
 /// A witness that ξ_k has no potential: ∂ξ_k[i]/∂θ_j ≠ ∂ξ_k[j]/∂θ_i at `point`.
@@ -97,6 +100,7 @@ pub(super) fn decide(input: &mut Input) -> Vec<Field> {
                         terms,
                         batches: None,
                         decided: Decided::Exactly,
+                        scalar: None,
                     }),
                     asymmetry: None,
                 };
@@ -305,6 +309,7 @@ fn potential(input: &mut Input, k: usize) -> Option<Potential> {
             .collect(),
         batches: None,
         decided,
+        scalar: None,
     })
 }
 
@@ -365,5 +370,6 @@ fn batch_potential(input: &mut Input) -> Option<Potential> {
         terms: Vec::new(),
         batches: Some(m),
         decided,
+        scalar: Some(phi),
     })
 }

@@ -13,8 +13,9 @@ pub use fields::{Asymmetry, Field, Potential};
 pub use invariance::{Invariance, Kind};
 
 use crate::expr::{affine_collapse, Diff, Graph, Id};
-use crate::series::{Forest, GenericSeries, Method};
+use crate::series::{self, Forest, GenericSeries, Method};
 use num_rational::BigRational;
+use num_traits::One;
 
 /// How a fact was established.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +89,14 @@ pub(crate) struct Batches<'a> {
 
 /// Runs every analysis.
 pub(crate) fn analyze(mut input: Input) -> Analysis {
-    let fields = fields::decide(&mut input);
+    let mut fields = fields::decide(&mut input);
+    for f in &mut fields {
+        if let Some(p) = &mut f.potential {
+            if p.scalar.is_none() {
+                p.scalar = scalar(&mut input, &p.terms);
+            }
+        }
+    }
     // The invariance laws are derived on one-field trees; SGD's are not (yet).
     let invariances = match input.batches {
         None => invariance::detect(&mut input),
@@ -101,6 +109,39 @@ pub(crate) fn analyze(mut input: Input) -> Analysis {
         fields,
         invariances,
     }
+}
+
+/// Σ c g·G(τ) over a potential's terms, written out on the loss (None past the node limit).
+fn scalar(input: &mut Input, terms: &[(series::TreeId, BigRational)]) -> Option<Id> {
+    let trees = GenericSeries {
+        forest: input.series.forest.clone(),
+        leading: BigRational::one(),
+        xi: terms
+            .iter()
+            .map(|(t, _)| vec![(*t, BigRational::one())])
+            .collect(),
+    };
+    let fields = series::instantiate(
+        &trees,
+        input.graph,
+        input.diff,
+        input.gradient,
+        crate::MAX_NODES,
+    )
+    .ok()?;
+    let g = &mut *input.graph;
+    let mut sum = Vec::new();
+    for ((_, c), field) in terms.iter().zip(&fields) {
+        let dots: Vec<Id> = field
+            .iter()
+            .zip(input.gradient)
+            .map(|(&x, &gi)| g.mul(gi, x))
+            .collect();
+        let dot = g.sum(dots);
+        let c = g.num(c.clone());
+        sum.push(g.mul(c, dot));
+    }
+    Some(g.sum(sum))
 }
 
 /// True when every root simplifies to the constant 0.

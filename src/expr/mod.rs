@@ -7,6 +7,8 @@ mod diff;
 mod extract;
 mod graph;
 mod op;
+pub mod poly;
+pub mod readable;
 mod rules;
 mod simplify;
 

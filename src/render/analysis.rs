@@ -599,6 +599,28 @@ fn field_line(style: Style, a: &Analysis, f: &Field, params: &[String]) -> Strin
     s
 }
 
+/// The modified loss written out in the parameters and η, in both syntaxes.
+pub(crate) struct Formula {
+    pub text: String,
+    pub latex: String,
+}
+
+/// [`Formula`] of a derivation whose printed form has it, when it reads without names.
+pub(crate) fn formula(d: &crate::Derivation) -> Option<Formula> {
+    let id = d.printed.modified_loss?;
+    let m = &d.model;
+    let mut params = m.params.clone();
+    params.push("η".into());
+    let p = super::Printer::reader(&m.graph, &params, &[], &[id]);
+    if !p.bindings().is_empty() {
+        return None;
+    }
+    Some(Formula {
+        text: p.expr(id),
+        latex: p.styled(Style::Latex, id),
+    })
+}
+
 /// The analyses as text lines (appended to the text report).
 pub(crate) fn text(
     out: &mut String,
@@ -606,6 +628,7 @@ pub(crate) fn text(
     params: &[String],
     order: usize,
     decay: Option<&BigRational>,
+    formula: Option<&Formula>,
 ) {
     if !a.fields.is_empty() {
         let _ = writeln!(out, "gradient fields (g = ∇f, H = ∇²f):");
@@ -620,6 +643,9 @@ pub(crate) fn text(
                 minus_gradient(Style::Text, a),
                 power(Style::Text, "η", j as u32 + 1)
             );
+            if let Some(f) = formula {
+                let _ = writeln!(out, "    f̃ = {}", f.text);
+            }
             if a.fields
                 .first()
                 .is_some_and(|f| f.potential.as_ref().is_some_and(|p| p.batches.is_some()))
@@ -671,7 +697,7 @@ pub(crate) fn text(
 }
 
 /// The analyses as rows of the LaTeX report's `aligned` block.
-pub(crate) fn latex_rows(a: &Analysis, order: usize) -> Vec<String> {
+pub(crate) fn latex_rows(a: &Analysis, order: usize, formula: Option<&Formula>) -> Vec<String> {
     let mut rows = Vec::new();
     if let Some(m) = modified_loss(Style::Latex, a) {
         rows.push(format!(
@@ -680,6 +706,9 @@ pub(crate) fn latex_rows(a: &Analysis, order: usize) -> Vec<String> {
             power(Style::Latex, r"\eta", a.modified_loss_order() as u32 + 1)
         ));
         rows.push(format!(r"\tilde f &= {m}"));
+        if let Some(f) = formula {
+            rows.push(format!("&= {}", f.latex));
+        }
     }
     for inv in &a.invariances {
         let kind = match inv.kind {
@@ -698,7 +727,12 @@ pub(crate) fn latex_rows(a: &Analysis, order: usize) -> Vec<String> {
 }
 
 /// The analyses' JSON fields: `gradient_fields`, `modified_loss`, `invariances`.
-pub(crate) fn json(a: &Analysis, params: &[String], order: usize) -> (Value, Value, Value) {
+pub(crate) fn json(
+    a: &Analysis,
+    params: &[String],
+    order: usize,
+    formula: Option<&Formula>,
+) -> (Value, Value, Value) {
     let fields = a
         .fields
         .iter()
@@ -734,11 +768,17 @@ pub(crate) fn json(a: &Analysis, params: &[String], order: usize) -> (Value, Val
         })
         .collect::<Vec<_>>();
     let modified = match modified_loss(Style::Text, a) {
-        Some(t) => json!({
-            "order": a.modified_loss_order(),
-            "text": t,
-            "latex": modified_loss(Style::Latex, a),
-        }),
+        Some(t) => {
+            let mut o = json!({
+                "order": a.modified_loss_order(),
+                "text": t,
+                "latex": modified_loss(Style::Latex, a),
+            });
+            if let Some(f) = formula {
+                o["formula"] = json!({"text": f.text, "latex": f.latex});
+            }
+            o
+        }
         None => Value::Null,
     };
     let invariances = a

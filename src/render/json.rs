@@ -4,7 +4,6 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::coefficient::{self, Syntax};
-use super::text::roots;
 use super::{trees, Printer, Style};
 use crate::numeric::ObservableKind;
 use crate::series::{GenericSeries, Method, MethodSeries, Optimizer};
@@ -37,6 +36,21 @@ struct Stats {
     ops: usize,
     derive_seconds: f64,
     simplify: Simplification,
+    /// Operations of the printed formulas as written, names' definitions once.
+    printed_ops: u64,
+    /// Wall time of building the printed form.
+    form_seconds: f64,
+    /// `printed_ops` of the program form.
+    program_printed_ops: u64,
+}
+
+/// The program form, always present: what the numeric layer compiles.
+#[derive(Serialize)]
+struct ProgramJson {
+    loss: String,
+    gradient: Vec<String>,
+    counter_terms: Vec<CounterTerm>,
+    bindings: Vec<Binding>,
 }
 
 #[derive(Serialize)]
@@ -56,10 +70,16 @@ struct Output {
     leading: Option<Leading>,
     params: Vec<String>,
     order: usize,
+    /// The form of `loss`, `gradient`, `counter_terms` and `bindings`.
+    form: &'static str,
+    /// Why the form asked for was not used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    form_note: Option<String>,
     loss: String,
     gradient: Vec<String>,
     counter_terms: Vec<CounterTerm>,
     bindings: Vec<Binding>,
+    program: ProgramJson,
     #[serde(skip_serializing_if = "Option::is_none")]
     evaluation: Option<Evaluation>,
     /// For an optimizer other than GD: its radius in ηλ, λ_max at the point and the η past
@@ -163,19 +183,44 @@ struct CheckRowJson {
     failure: Option<String>,
 }
 
+/// ξ_1..ξ_K as printed by `p`.
+fn counter_terms(p: &Printer, xi: &[Vec<crate::expr::Id>]) -> Vec<CounterTerm> {
+    xi.iter()
+        .enumerate()
+        .map(|(k, xi)| CounterTerm {
+            k: k + 1,
+            components: xi.iter().map(|&c| p.expr(c)).collect(),
+            latex: xi.iter().map(|&c| p.styled(Style::Latex, c)).collect(),
+        })
+        .collect()
+}
+
+/// The names `p` gives, in text and LaTeX.
+fn bindings(p: &Printer) -> Vec<Binding> {
+    p.bindings()
+        .into_iter()
+        .zip(p.styled_bindings(Style::Latex))
+        .map(|((name, expr), (_, latex))| Binding { name, expr, latex })
+        .collect()
+}
+
 /// A derivation as one JSON object (pretty-printed, newline-terminated).
 ///
 /// Expressions are strings in the loss language (and LaTeX); `bindings` defines the shared
 /// subexpressions they refer to, each in terms of earlier ones.
 pub fn json(d: &Derivation) -> String {
     let m = &d.model;
-    let p = Printer::new(&m.graph, &m.params, &m.names, &roots(d));
-    let text_bindings = p.bindings();
-    let latex_bindings = p.styled_bindings(Style::Latex);
-    let analysis = d
-        .analysis
-        .as_ref()
-        .map(|a| super::analysis::json(a, &m.params, d.xi.len()));
+    let f = &d.printed;
+    let p = super::text::printer(d);
+    let (program, program_roots) = super::text::program_printer(d);
+    let analysis = d.analysis.as_ref().map(|a| {
+        super::analysis::json(
+            a,
+            &m.params,
+            d.xi.len(),
+            super::analysis::formula(d).as_ref(),
+        )
+    });
     let (gradient_fields, modified_loss, invariances) = match analysis {
         Some((f, ml, i)) => (Some(f), Some(ml), Some(i)),
         None => (None, None, None),
@@ -197,23 +242,18 @@ pub fn json(d: &Derivation) -> String {
         invariances,
         params: m.params.clone(),
         order: d.xi.len(),
-        loss: p.expr(m.loss),
-        gradient: d.gradient.iter().map(|&g| p.expr(g)).collect(),
-        counter_terms: d
-            .xi
-            .iter()
-            .enumerate()
-            .map(|(k, xi)| CounterTerm {
-                k: k + 1,
-                components: xi.iter().map(|&c| p.expr(c)).collect(),
-                latex: xi.iter().map(|&c| p.styled(Style::Latex, c)).collect(),
-            })
-            .collect(),
-        bindings: text_bindings
-            .into_iter()
-            .zip(latex_bindings)
-            .map(|((name, expr), (_, latex))| Binding { name, expr, latex })
-            .collect(),
+        form: f.form.name(),
+        form_note: f.fallback.clone(),
+        loss: p.expr(f.loss),
+        gradient: f.gradient.iter().map(|&g| p.expr(g)).collect(),
+        counter_terms: counter_terms(&p, &f.xi),
+        bindings: bindings(&p),
+        program: ProgramJson {
+            loss: program.expr(m.loss),
+            gradient: d.gradient.iter().map(|&g| program.expr(g)).collect(),
+            counter_terms: counter_terms(&program, &d.xi),
+            bindings: bindings(&program),
+        },
         radius: d.radius.map(|r| {
             serde_json::json!({"radius": r.radius, "lambda_max": r.lambda_max, "max_lr": r.max_lr, "asymptotic_lr": r.asymptotic_lr})
         }),
@@ -294,6 +334,9 @@ pub fn json(d: &Derivation) -> String {
         stats: Stats {
             ops: d.ops,
             derive_seconds: d.elapsed.as_secs_f64(),
+            printed_ops: p.printed_ops(&super::text::roots(d)),
+            form_seconds: f.elapsed.as_secs_f64(),
+            program_printed_ops: program.printed_ops(&program_roots),
             simplify: match &d.simplification {
                 None => Simplification {
                     mode: "fast",

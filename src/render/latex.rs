@@ -3,10 +3,18 @@
 use std::fmt::Write;
 
 use super::coefficient::{self, Syntax};
-use super::text::roots;
-use super::{signed_parts, Printer, Style};
+use super::{signed_parts, Style};
 use crate::series::{GenericSeries, Method, MethodSeries};
 use crate::Derivation;
+
+/// Plain words inside `\text{}`: LaTeX's special characters escaped.
+fn latex_text(s: &str) -> String {
+    s.replace('\\', r"\textbackslash{}")
+        .replace('_', r"\_")
+        .replace('%', r"\%")
+        .replace('#', r"\#")
+        .replace('&', r"\&")
+}
 
 /// A rational coefficient in LaTeX (`\frac{1}{12}`, `3`).
 pub(crate) fn latex_rational(c: &num_rational::BigRational) -> String {
@@ -17,37 +25,82 @@ pub(crate) fn latex_rational(c: &num_rational::BigRational) -> String {
     }
 }
 
-/// A derivation as LaTeX: the gradient and ξ_k components, then the shared subexpressions.
+/// Vectors of up to this many components are written as one `pmatrix` per ξ_k ...
+const MAX_VECTOR_PARAMS: usize = 4;
+
+/// ... when no entry is longer than this (characters of LaTeX, about a third of a page
+/// line); longer ones get an aligned row each.
+const MAX_VECTOR_ENTRY: usize = 72;
+
+/// A derivation as LaTeX: the gradient and ξ_k, then the shared subexpressions. With up to
+/// [`MAX_VECTOR_PARAMS`] parameters and short entries, the gradient and each ξ_k are one
+/// column vector over θ = (θ_1, …)ᵀ; otherwise a row per component.
 pub fn latex(d: &Derivation) -> String {
     let m = &d.model;
-    let p = Printer::new(&m.graph, &m.params, &m.names, &roots(d));
+    let f = &d.printed;
+    let p = super::text::printer(d);
     let mut lines = Vec::new();
-    for (name, g) in m.params.iter().zip(&d.gradient) {
+    let entries = |v: &[crate::expr::Id]| -> Vec<String> {
+        v.iter().map(|&c| p.styled(Style::Latex, c)).collect()
+    };
+    let vectors = m.params.len() <= MAX_VECTOR_PARAMS
+        && m.params.len() > 1
+        && std::iter::once(&f.gradient)
+            .chain(&f.xi)
+            .all(|v| entries(v).iter().all(|e| e.len() <= MAX_VECTOR_ENTRY));
+    let names: Vec<String> = m.params.iter().map(|n| p.name(Style::Latex, n)).collect();
+    let head_bindings = |lines: &mut Vec<String>| {
+        let bindings = super::text::section_bindings(d, &p, Style::Latex, 0);
+        if !bindings.is_empty() {
+            lines.push(r"&\text{where}".into());
+            for (n, b) in bindings {
+                lines.push(format!("{n} &= {b}"));
+            }
+        }
+    };
+    if vectors {
+        let column =
+            |e: Vec<String>| format!(r"\begin{{pmatrix}} {} \end{{pmatrix}}", e.join(r" \\ "));
         lines.push(format!(
-            r"\partial_{{{}}} f &= {}",
-            p.name(Style::Latex, name),
-            p.styled(Style::Latex, *g)
+            r"\theta &= \left({}\right)^{{\top}}",
+            names.join(", ")
         ));
-    }
-    for (k, xi) in d.xi.iter().enumerate() {
-        for (name, c) in m.params.iter().zip(xi) {
+        lines.push(format!(r"\nabla f &= {}", column(entries(&f.gradient))));
+        head_bindings(&mut lines);
+        for (k, xi) in f.xi.iter().enumerate() {
+            lines.push(format!(r"\xi_{{{}}} &= {}", k + 1, column(entries(xi))));
+        }
+    } else {
+        for (name, g) in names.iter().zip(&f.gradient) {
             lines.push(format!(
-                r"\xi_{{{},{}}} &= {}",
-                k + 1,
-                p.name(Style::Latex, name),
-                p.styled(Style::Latex, *c)
+                r"\partial_{{{name}}} f &= {}",
+                p.styled(Style::Latex, *g)
             ));
         }
+        head_bindings(&mut lines);
+        for (k, xi) in f.xi.iter().enumerate() {
+            for (name, c) in names.iter().zip(xi) {
+                lines.push(format!(
+                    r"\xi_{{{},{name}}} &= {}",
+                    k + 1,
+                    p.styled(Style::Latex, *c)
+                ));
+            }
+        }
     }
-    let bindings = p.styled_bindings(Style::Latex);
+    let bindings = super::text::section_bindings(d, &p, Style::Latex, 1);
     if !bindings.is_empty() {
         lines.push(r"&\text{where}".into());
         for (n, b) in bindings {
             lines.push(format!("{n} &= {b}"));
         }
     }
+    if let Some(why) = &f.fallback {
+        lines.push(format!(r"&\text{{({})}}", latex_text(why)));
+    }
     if let Some(a) = &d.analysis {
-        lines.extend(super::analysis::latex_rows(a, d.xi.len()));
+        let formula = super::analysis::formula(d);
+        lines.extend(super::analysis::latex_rows(a, d.xi.len(), formula.as_ref()));
     }
     let mut s = String::new();
     let optimizer = if d.optimizer.is_gd() {

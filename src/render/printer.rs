@@ -36,6 +36,10 @@ pub struct Printer<'a> {
     params: &'a [String],
     names: HashMap<Id, String>,
     order: Vec<Id>,
+    /// Written for a reader ([`Printer::reader`]): constants as `x/2`, `\frac{1}{2} x`.
+    reader: bool,
+    /// Where each section's names end in `order` ([`Printer::reader_sections`]).
+    ends: Vec<usize>,
 }
 
 impl<'a> Printer<'a> {
@@ -90,8 +94,125 @@ impl<'a> Printer<'a> {
             graph,
             params,
             names,
+            ends: vec![order.len()],
             order,
+            reader: false,
         }
+    }
+
+    /// A printer for a reader: a subexpression gets a name only when it is a `let` of the
+    /// file, or when it occurs more than once in the printed formulas (counted as a reader
+    /// sees them, every occurrence of the written-out tree) and naming it saves more printed
+    /// operations than [`BINDING_PRICE`]. Larger subexpressions are considered first, so a
+    /// name is never given to a part of something already named. Constants are written where
+    /// a person writes them: `(u*v - 1)*(2*u - v)/2`.
+    ///
+    /// ```
+    /// use eomderive::render::Printer;
+    /// let m = eomderive::lang::parse_str("(u*v - 1)^2 + (u*v - 1)/2").unwrap();
+    /// let p = Printer::reader(&m.graph, &m.params, &[], &[m.loss]);
+    /// assert_eq!(p.expr(m.loss), "(u*v - 1)^2 + (u*v - 1)/2"); // two operations: not worth a name
+    /// assert!(p.bindings().is_empty());
+    /// ```
+    pub fn reader(
+        graph: &'a Graph,
+        params: &'a [String],
+        lets: &[(String, Id)],
+        roots: &[Id],
+    ) -> Printer<'a> {
+        Printer::reader_sections(graph, params, lets, &[roots])
+    }
+
+    /// [`Printer::reader`] for formulas printed in sections (the loss and gradient, then the
+    /// counter terms): each section's names are chosen from its own formulas, so a part that
+    /// recurs only across sections is written out, and a name once given stays given.
+    /// [`Printer::section_bindings`] lists the names each section introduces.
+    pub fn reader_sections(
+        graph: &'a Graph,
+        params: &'a [String],
+        lets: &[(String, Id)],
+        sections: &[&[Id]],
+    ) -> Printer<'a> {
+        let mut forced: Vec<Id> = lets.iter().map(|(_, id)| *id).collect();
+        let mut named: HashSet<Id> = HashSet::new();
+        for roots in sections {
+            for id in crate::expr::readable::names(graph, roots, &forced) {
+                if named.insert(id) {
+                    forced.push(id);
+                }
+            }
+        }
+        // A name is defined in the first section that uses it, directly or through another
+        // name's definition, and after the names its own definition uses (ids are in
+        // dependency order).
+        let mut order: Vec<Id> = Vec::new();
+        let mut ends = Vec::new();
+        for roots in sections {
+            let mut here: Vec<Id> = graph
+                .cone(roots)
+                .into_iter()
+                .filter(|id| named.contains(id) && !order.contains(id))
+                .collect();
+            here.sort();
+            order.extend(here);
+            ends.push(order.len());
+        }
+        let mut names: HashMap<Id, String> = HashMap::new();
+        for (name, id) in lets {
+            if order.contains(id) {
+                names.entry(*id).or_insert_with(|| name.clone());
+            }
+        }
+        let taken = |n: &str| params.iter().any(|p| p == n) || lets.iter().any(|(l, _)| l == n);
+        let prefix = ["t", "t_", "tmp", "tmp_"]
+            .into_iter()
+            .find(|p| !(1..=order.len()).any(|k| taken(&format!("{p}{k}"))))
+            .unwrap_or("tmp_");
+        let mut k = 0;
+        for &id in &order {
+            names.entry(id).or_insert_with(|| {
+                k += 1;
+                format!("{prefix}{k}")
+            });
+        }
+        Printer {
+            graph,
+            params,
+            names,
+            order,
+            reader: true,
+            ends,
+        }
+    }
+
+    /// The bindings section `i` of [`Printer::reader_sections`] introduces, in the given
+    /// style (all of them for a printer with one section).
+    pub fn section_bindings(&self, style: Style, i: usize) -> Vec<(String, String)> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let end = self.ends.get(i).copied().unwrap_or(self.order.len());
+        self.order[start.min(end)..end]
+            .iter()
+            .map(|&id| self.binding(style, id))
+            .collect()
+    }
+
+    fn binding(&self, style: Style, id: Id) -> (String, String) {
+        let mut s = String::new();
+        self.write_node(style, &mut s, id, 0);
+        (self.name(style, &self.names[&id]), s)
+    }
+
+    /// The printed size of the formulas for `roots` with this printer's names: the
+    /// operations of every expression as written plus those of every binding's definition
+    /// ([`crate::expr::readable::printed_ops`]).
+    pub fn printed_ops(&self, roots: &[Id]) -> u64 {
+        let named: HashSet<Id> = self.order.iter().copied().collect();
+        crate::expr::readable::printed_ops(self.graph, roots, &named)
+    }
+
+    /// Whether `id` is written as a name (a binding or a `let`).
+    pub fn is_named(&self, id: Id) -> bool {
+        self.names.contains_key(&id)
     }
 
     /// The named subexpressions in dependency order, as `(name, definition)` in text.
@@ -103,11 +224,7 @@ impl<'a> Printer<'a> {
     pub fn styled_bindings(&self, style: Style) -> Vec<(String, String)> {
         self.order
             .iter()
-            .map(|&id| {
-                let mut s = String::new();
-                self.write_node(style, &mut s, id, 0);
-                (self.name(style, &self.names[&id]), s)
-            })
+            .map(|&id| self.binding(style, id))
             .collect()
     }
 
@@ -143,6 +260,7 @@ impl<'a> Printer<'a> {
         let p = precedence(style, op);
         let paren = p < min_prec;
         let latex = style == Style::Latex;
+        let start = out.len();
         if paren {
             out.push_str(if latex { r"\left(" } else { "(" });
         }
@@ -158,8 +276,25 @@ impl<'a> Printer<'a> {
                 }
             }
             Op::Var(VarId(v)) => out.push_str(&self.name(style, &self.params[*v as usize])),
-            Op::Add([a, b]) => self.binary(style, out, *a, " + ", *b, 1, 1),
-            Op::Sub([a, b]) => self.binary(style, out, *a, " - ", *b, 1, 2),
+            Op::Add(_) | Op::Sub(_) => {
+                // The left spine of a long sum iteratively: a sum of 20 000 terms is 20 000
+                // nested nodes, too deep to recurse on.
+                let mut spine = Vec::new();
+                let mut left = id;
+                while let (Op::Add([a, b]) | Op::Sub([a, b]), false) = (
+                    self.graph.get(left),
+                    left != id && self.names.contains_key(&left),
+                ) {
+                    let minus = matches!(self.graph.get(left), Op::Sub(_));
+                    spine.push((minus, *b));
+                    left = *a;
+                }
+                self.write(style, out, left, 1);
+                for (minus, b) in spine.into_iter().rev() {
+                    out.push_str(if minus { " - " } else { " + " });
+                    self.write(style, out, b, if minus { 2 } else { 1 });
+                }
+            }
             Op::Mul([a, b]) => {
                 // Products associate, so a product needs no parentheses on either side; a
                 // constant on the right (rare: they are kept on the left) is bracketed.
@@ -168,11 +303,44 @@ impl<'a> Printer<'a> {
                 } else {
                     2
                 };
-                if latex {
+                if latex && self.reader {
+                    // Juxtaposition, as a paper writes a product; a thin space only where
+                    // two numbers would run together.
+                    self.write(style, out, *a, 2);
+                    let mut rhs = String::new();
+                    self.write(style, &mut rhs, *b, right);
+                    let letters = out.len()
+                        - out
+                            .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+                            .len();
+                    let command = letters > 0 && out[..out.len() - letters].ends_with('\\');
+                    if out.ends_with(|c: char| c.is_ascii_digit())
+                        && rhs.starts_with(|c: char| c.is_ascii_digit())
+                    {
+                        out.push_str(r"\,");
+                    } else if command && rhs.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                        out.push(' '); // \eta u, not \etau
+                    }
+                    out.push_str(&rhs);
+                } else if latex {
                     self.binary(style, out, *a, r"\,", *b, 2, right)
                 } else {
                     self.binary(style, out, *a, "*", *b, 2, right)
                 }
+            }
+            Op::Div([a, b]) if latex && self.reader && self.is_product_over_integer(*a, *b) => {
+                // (u v - 1)(…)/2 as a paper writes it: \frac{1}{2} (u v - 1)(…).
+                let q = self.graph.as_num(*b).unwrap();
+                let (p, rest) = match *self.graph.get(*a) {
+                    Op::Mul([c, x])
+                        if self.graph.as_num(c).is_some() && !self.names.contains_key(a) =>
+                    {
+                        (self.graph.as_num(c).unwrap().to_string(), x)
+                    }
+                    _ => ("1".to_string(), *a),
+                };
+                let _ = write!(out, r"\frac{{{p}}}{{{q}}} ");
+                self.write(style, out, rest, 2);
             }
             Op::Div([a, b]) => {
                 if latex {
@@ -196,15 +364,24 @@ impl<'a> Printer<'a> {
                 }
             }
             Op::Neg(a) => {
+                // -a*b/c is (-a)*b/c in the loss language: a reader needs no parentheses.
                 out.push('-');
-                self.write(style, out, *a, if latex { 2 } else { 4 });
+                self.write(style, out, *a, if latex || self.reader { 2 } else { 4 });
             }
             Op::Call(f, [a]) => {
                 if latex {
                     let (open, close) = latex_call(*f);
-                    out.push_str(open);
-                    self.write(style, out, *a, 0);
-                    out.push_str(close);
+                    let mut arg = String::new();
+                    self.write(style, &mut arg, *a, 0);
+                    if self.reader && !arg.contains(r"\frac") {
+                        out.push_str(&open.replace(r"\left(", "("));
+                        out.push_str(&arg);
+                        out.push_str(&close.replace(r"\right)", ")"));
+                    } else {
+                        out.push_str(open);
+                        out.push_str(&arg);
+                        out.push_str(close);
+                    }
                 } else {
                     out.push_str(f.name());
                     out.push('(');
@@ -215,7 +392,24 @@ impl<'a> Printer<'a> {
         }
         if paren {
             out.push_str(if latex { r"\right)" } else { ")" });
+            // A reader's parentheses grow only around what is tall.
+            if latex && self.reader && !out[start..].contains(r"\frac") {
+                let inner = out[start + r"\left(".len()..out.len() - r"\right)".len()].to_string();
+                out.truncate(start);
+                out.push('(');
+                out.push_str(&inner);
+                out.push(')');
+            }
         }
+    }
+
+    /// `a / b` with `b` a positive integer and `a` a product: written `\frac{1}{b} a`.
+    fn is_product_over_integer(&self, a: Id, b: Id) -> bool {
+        let integer = self
+            .graph
+            .as_num(b)
+            .is_some_and(|q| q.is_integer() && q.is_positive());
+        integer && !self.names.contains_key(&a) && matches!(self.graph.get(a), Op::Mul(_))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -299,6 +493,9 @@ fn latex_name(name: &str) -> String {
             }
         }
     };
+    if base == "η" {
+        return r"\eta".into();
+    }
     let base = if base.chars().count() == 1 {
         base.to_string()
     } else if GREEK.contains(&base) {

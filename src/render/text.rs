@@ -5,21 +5,74 @@ use std::fmt::Write;
 use super::coefficient::{self, Syntax};
 use super::{component_label, eom_rhs, run_label, signed_parts, significant, Printer};
 use crate::series::{GenericSeries, Method, MethodSeries};
-use crate::Derivation;
+use crate::{Derivation, Form};
 
-/// The roots every format prints, in order: the loss, the gradient, then ξ_1..ξ_K.
+/// The roots every format prints, in order: the loss, the gradient, then ξ_1..ξ_K, in the
+/// printed form ([`Derivation::printed`]).
 pub(crate) fn roots(d: &Derivation) -> Vec<crate::expr::Id> {
-    let mut roots = vec![d.model.loss];
+    let f = &d.printed;
+    let mut roots = vec![f.loss];
+    roots.extend(&f.gradient);
+    roots.extend(f.xi.iter().flatten());
+    roots
+}
+
+/// The printer for the printed form: a reader's names for the readable and expanded forms,
+/// every shared subexpression for the program.
+pub(crate) fn printer(d: &Derivation) -> Printer<'_> {
+    let m = &d.model;
+    let f = &d.printed;
+    match f.form {
+        Form::Program => Printer::new(&m.graph, &m.params, &f.lets, &roots(d)),
+        _ => {
+            let mut head = vec![f.loss];
+            head.extend(&f.gradient);
+            let xi: Vec<crate::expr::Id> = f.xi.iter().flatten().copied().collect();
+            Printer::reader_sections(&m.graph, &m.params, &f.lets, &[&head, &xi])
+        }
+    }
+}
+
+/// The bindings to print after the gradient (section 0) and after the counter terms
+/// (section 1): the program form lists all of them at the end.
+pub(crate) fn section_bindings(
+    d: &Derivation,
+    p: &Printer,
+    style: super::Style,
+    section: usize,
+) -> Vec<(String, String)> {
+    match (d.printed.form, section) {
+        (Form::Program, 0) => Vec::new(),
+        (Form::Program, _) => p.styled_bindings(style),
+        (_, i) => p.section_bindings(style, i),
+    }
+}
+
+/// `where` and one line per binding.
+fn where_block(s: &mut String, bindings: Vec<(String, String)>) {
+    if !bindings.is_empty() {
+        let _ = writeln!(s, "where");
+        for (n, b) in bindings {
+            let _ = writeln!(s, "  {n} = {b}");
+        }
+    }
+}
+
+/// The program form's printer, whatever the printed form (JSON always carries it).
+pub(crate) fn program_printer(d: &Derivation) -> (Printer<'_>, Vec<crate::expr::Id>) {
+    let m = &d.model;
+    let mut roots = vec![m.loss];
     roots.extend(&d.gradient);
     roots.extend(d.xi.iter().flatten());
-    roots
+    (Printer::new(&m.graph, &m.params, &m.names, &roots), roots)
 }
 
 /// A derivation as plain text: the loss, its gradient and the counter terms in the loss
 /// language's own syntax, shared subexpressions after `where`, and values at the point.
 pub fn text(d: &Derivation) -> String {
     let m = &d.model;
-    let p = Printer::new(&m.graph, &m.params, &m.names, &roots(d));
+    let f = &d.printed;
+    let p = printer(d);
     let mut s = String::new();
     let _ = writeln!(s, "parameters: {}", m.params.join(", "));
     if !d.optimizer.is_gd() {
@@ -29,7 +82,7 @@ pub fn text(d: &Derivation) -> String {
             coefficient::describe(&d.optimizer, Syntax::Text)
         );
     }
-    let _ = writeln!(s, "loss = {}", p.expr(m.loss));
+    let _ = writeln!(s, "loss = {}", p.expr(f.loss));
     if let Some(l) = &m.weight_decay {
         let _ = writeln!(
             s,
@@ -37,28 +90,26 @@ pub fn text(d: &Derivation) -> String {
         );
     }
     let _ = writeln!(s, "gradient:");
-    for (name, g) in m.params.iter().zip(&d.gradient) {
+    for (name, g) in m.params.iter().zip(&f.gradient) {
         let _ = writeln!(s, "  ∂f/∂{name} = {}", p.expr(*g));
     }
-    if !d.xi.is_empty() {
+    where_block(&mut s, section_bindings(d, &p, super::Style::Text, 0));
+    if !f.xi.is_empty() {
         let _ = writeln!(
             s,
             "counter terms (dθ/dt = {}), order {}:",
             eom_rhs(&d.leading),
-            d.xi.len()
+            f.xi.len()
         );
-        for (k, xi) in d.xi.iter().enumerate() {
+        for (k, xi) in f.xi.iter().enumerate() {
             for (name, c) in m.params.iter().zip(xi) {
                 let _ = writeln!(s, "  {} = {}", component_label(k + 1, name), p.expr(*c));
             }
         }
     }
-    let bindings = p.bindings();
-    if !bindings.is_empty() {
-        let _ = writeln!(s, "where");
-        for (n, b) in bindings {
-            let _ = writeln!(s, "  {n} = {b}");
-        }
+    where_block(&mut s, section_bindings(d, &p, super::Style::Text, 1));
+    if let Some(why) = &f.fallback {
+        let _ = writeln!(s, "note: {why}");
     }
     if let Some(o) = &d.simplification {
         let _ = writeln!(
@@ -68,7 +119,15 @@ pub fn text(d: &Derivation) -> String {
         );
     }
     if let Some(a) = &d.analysis {
-        super::analysis::text(&mut s, a, &m.params, d.xi.len(), m.weight_decay.as_ref());
+        let formula = super::analysis::formula(d);
+        super::analysis::text(
+            &mut s,
+            a,
+            &m.params,
+            d.xi.len(),
+            m.weight_decay.as_ref(),
+            formula.as_ref(),
+        );
     }
     if let Some(c) = &d.check {
         check_table(&mut s, c);

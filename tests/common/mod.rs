@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod katex;
 pub mod polyseries;
 
 use std::path::PathBuf;
@@ -43,6 +44,20 @@ pub fn load(p: &std::path::Path) -> Model {
 /// An example's source, named by its stem (`tanh_net`).
 pub fn source(p: &std::path::Path) -> Source {
     Source::from_bytes(&stem(p), std::fs::read(p).unwrap()).unwrap()
+}
+
+/// An example derived to `order`, its formulas in `form`.
+pub fn derive_example_form(
+    p: &std::path::Path,
+    order: usize,
+    form: eomderive::Form,
+) -> eomderive::Derivation {
+    let options = eomderive::Options {
+        order,
+        form,
+        ..Default::default()
+    };
+    eomderive::derive(&source(p), &options).unwrap()
 }
 
 /// An example derived to `order` with default options otherwise.
