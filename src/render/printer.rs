@@ -67,11 +67,7 @@ impl<'a> Printer<'a> {
                 names.entry(*id).or_insert_with(|| name.clone());
             }
         }
-        let taken = |n: &str| params.iter().any(|p| p == n) || lets.iter().any(|(l, _)| l == n);
-        let prefix = ["t", "t_", "tmp", "tmp_"]
-            .into_iter()
-            .find(|p| !(1..=cone.len()).any(|k| taken(&format!("{p}{k}"))))
-            .unwrap_or("tmp_");
+        let prefix = temp_prefix(params, lets, cone.len());
         let mut order = Vec::new();
         let mut k = 0;
         for &id in &cone {
@@ -163,11 +159,7 @@ impl<'a> Printer<'a> {
                 names.entry(*id).or_insert_with(|| name.clone());
             }
         }
-        let taken = |n: &str| params.iter().any(|p| p == n) || lets.iter().any(|(l, _)| l == n);
-        let prefix = ["t", "t_", "tmp", "tmp_"]
-            .into_iter()
-            .find(|p| !(1..=order.len()).any(|k| taken(&format!("{p}{k}"))))
-            .unwrap_or("tmp_");
+        let prefix = temp_prefix(params, lets, order.len());
         let mut k = 0;
         for &id in &order {
             names.entry(id).or_insert_with(|| {
@@ -418,6 +410,16 @@ impl<'a> Printer<'a> {
         out.push_str(op);
         self.write(style, out, b, pb);
     }
+}
+
+/// The prefix of binding names (`t1`, `t2`, …) that no parameter or `let` among the first
+/// `count` names would clash with.
+fn temp_prefix(params: &[String], lets: &[(String, Id)], count: usize) -> &'static str {
+    let taken = |n: &str| params.iter().any(|p| p == n) || lets.iter().any(|(l, _)| l == n);
+    ["t", "t_", "tmp", "tmp_"]
+        .into_iter()
+        .find(|p| !(1..=count).any(|k| taken(&format!("{p}{k}"))))
+        .unwrap_or("tmp_")
 }
 
 /// Leaves and negated leaves are not worth a name of their own.
