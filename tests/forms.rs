@@ -423,3 +423,63 @@ fn random_losses_agree_in_every_form_and_their_latex_renders() {
         .unwrap();
     common::katex::render_all("random_forms", &latex.into_inner());
 }
+
+#[test]
+fn the_written_modified_loss_has_the_counter_terms_as_its_gradient() {
+    // ξ_k = ∇Φ_k / c: the potentials the report writes out, differentiated by central
+    // differences (not by the derivation), and f̃ printed with η as f + Σ η^k Φ_k / c.
+    let mut checked = 0;
+    for path in examples() {
+        let d = derive_form(&common::source(&path), 2, Form::Readable);
+        let (Some(a), Some(ev)) = (&d.analysis, &d.evaluation) else {
+            continue;
+        };
+        let g = &d.model.graph;
+        let c = eomderive::numeric::to_f64(&a.leading);
+        let j = a.modified_loss_order();
+        let mut phis = Vec::new();
+        for (k, f) in a.fields[..j].iter().enumerate() {
+            let Some(phi) = f.potential.as_ref().and_then(|p| p.scalar) else {
+                continue;
+            };
+            let program = Program::compile(g, &[phi]);
+            let x = &ev.point;
+            let scale = ev.xi[k].iter().fold(1e-300f64, |m, v| m.max(v.abs()));
+            for i in 0..x.len() {
+                let h = 1e-5 * x[i].abs().max(1.0);
+                let (mut up, mut down) = (x.clone(), x.clone());
+                up[i] += h;
+                down[i] -= h;
+                let fd =
+                    (program.eval(&up).unwrap()[0] - program.eval(&down).unwrap()[0]) / (2.0 * h);
+                assert!(
+                    (fd - ev.xi[k][i]).abs() <= 1e-6 * scale,
+                    "{}: ∂Φ_{}/∂θ_{i} = {fd} by differences, ξ = {}",
+                    stem(&path),
+                    k + 1,
+                    ev.xi[k][i]
+                );
+            }
+            phis.push(program.eval(x).unwrap()[0]);
+            checked += 1;
+        }
+        if let Some(tilde) = d.printed.modified_loss {
+            let eta = 0.1;
+            let mut at = ev.point.clone();
+            at.push(eta);
+            let got = Program::compile(g, &[tilde]).eval(&at).unwrap()[0];
+            let want = ev.loss
+                + phis
+                    .iter()
+                    .enumerate()
+                    .map(|(k, p)| eta.powi(k as i32 + 1) * p / c)
+                    .sum::<f64>();
+            assert!(
+                (got - want).abs() <= 1e-10 * want.abs().max(1.0),
+                "{}: f̃ {got} vs {want}",
+                stem(&path)
+            );
+        }
+    }
+    assert!(checked >= 10, "only {checked} potentials written out");
+}
