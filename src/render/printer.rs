@@ -51,15 +51,7 @@ impl<'a> Printer<'a> {
         roots: &[Id],
     ) -> Printer<'a> {
         let cone = graph.cone(roots);
-        let mut uses: HashMap<Id, usize> = HashMap::new();
-        for &r in roots {
-            *uses.entry(r).or_default() += 1;
-        }
-        for &id in &cone {
-            for &c in egg::Language::children(graph.get(id)) {
-                *uses.entry(c).or_default() += 1;
-            }
-        }
+        let shared_nodes = crate::expr::readable::shared(graph, roots);
         let in_cone: HashSet<Id> = cone.iter().copied().collect();
         let mut names: HashMap<Id, String> = HashMap::new();
         for (name, id) in lets {
@@ -71,8 +63,7 @@ impl<'a> Printer<'a> {
         let mut order = Vec::new();
         let mut k = 0;
         for &id in &cone {
-            let shared =
-                uses.get(&id).copied().unwrap_or(0) > 1 && !egg::Language::is_leaf(graph.get(id));
+            let shared = shared_nodes.contains(&id);
             let named = match names.entry(id) {
                 Entry::Occupied(_) => true,
                 Entry::Vacant(slot) if shared && !is_small(graph, id) => {
