@@ -4,10 +4,12 @@
 use num_rational::BigRational;
 use num_traits::{One, Zero};
 
-use super::{zero_symbolically, Decided, Input, POINTS, SEED};
+use super::{
+    points, zero_symbolically, Decided, Input, LARGE_PROGRAM, LARGE_WITNESS_COLUMNS, SEED,
+};
 use crate::expr::Id;
 use crate::numeric::{
-    jacobian, least_squares, rationalize, sample, sample_points, taylor_directional, Program,
+    least_squares, rationalize, sample, sample_points, taylor_directional, Program,
 };
 use crate::series::{self, GenericSeries, TreeId};
 
@@ -168,8 +170,8 @@ fn symmetry_numerically(input: &mut Input, xi: &[Id]) -> (bool, Decided, Option<
     let zeros = vec![0.0; xi.len()];
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
     let norm = |a: &[f64]| dot(a, a).sqrt();
+    let samples = sample(&program, &input.center, points(&program), SEED);
     let mut points = 0;
-    let samples = sample(&program, &input.center, POINTS, SEED);
     for (p, (x, _)) in samples.into_iter().enumerate() {
         let dirs = sample_points(&zeros, 2, SEED + 10 + p as u64);
         let (u, v) = (&dirs[0], &dirs[1]);
@@ -185,27 +187,61 @@ fn symmetry_numerically(input: &mut Input, xi: &[Id]) -> (bool, Decided, Option<
         if gap <= TOLERANCE * size.max(1e-300) {
             continue;
         }
-        let Ok(j) = jacobian(&program, &x) else {
-            continue;
-        };
-        let pairs = (0..j.len()).flat_map(|a| (a + 1..j.len()).map(move |b| (a, b)));
-        let (a, b) = pairs
-            .max_by(|&(a, b), &(c, d)| {
-                (j[a][b] - j[b][a])
-                    .abs()
-                    .total_cmp(&(j[c][d] - j[d][c]).abs())
-            })
-            .expect("an asymmetric Jacobian has two rows");
-        let witness = Asymmetry {
-            i: a,
-            j: b,
-            point: x,
-            d_ij: j[a][b],
-            d_ji: j[b][a],
-        };
-        return (false, Decided::Numerically { points }, Some(witness));
+        let witness = witness(&program, x, u, v, &ju, &jv);
+        return (false, Decided::Numerically { points }, witness);
     }
     (true, Decided::Numerically { points }, None)
+}
+
+/// Most Jacobian columns computed to name an asymmetric pair: each costs a directional
+/// derivative of ξ_k, so the search costs a fixed number of evaluations whatever n is.
+const WITNESS_COLUMNS: usize = 16;
+
+/// The most asymmetric pair (i, j) among the [`WITNESS_COLUMNS`] coordinates that carry the
+/// most of vᵀJu − uᵀJv = Σ_i (v_i (Ju)_i − u_i (Jv)_i) (all coordinates when there are no
+/// more): their columns give both J_ij and J_ji. `None` when the pair lies outside them.
+fn witness(
+    program: &Program,
+    x: Vec<f64>,
+    u: &[f64],
+    v: &[f64],
+    ju: &[f64],
+    jv: &[f64],
+) -> Option<Asymmetry> {
+    let n = x.len();
+    let columns = if program.len() > LARGE_PROGRAM {
+        LARGE_WITNESS_COLUMNS
+    } else {
+        WITNESS_COLUMNS
+    };
+    let mut rows: Vec<usize> = (0..n).collect();
+    if n > columns {
+        let weight = |i: usize| (v[i] * ju[i] - u[i] * jv[i]).abs();
+        rows.sort_by(|&a, &b| weight(b).total_cmp(&weight(a)).then(a.cmp(&b)));
+        rows.truncate(columns);
+        rows.sort();
+    }
+    let mut columns = Vec::with_capacity(rows.len());
+    for &j in &rows {
+        let mut e = vec![0.0; n];
+        e[j] = 1.0;
+        columns.push(taylor_directional(program, &x, &[&e]).ok()?);
+    }
+    // columns[b][i] = ∂ξ_i/∂θ_rows[b].
+    let pairs = (0..rows.len()).flat_map(|a| (a + 1..rows.len()).map(move |b| (a, b)));
+    let gap = |&(a, b): &(usize, usize)| (columns[b][rows[a]] - columns[a][rows[b]]).abs();
+    let (a, b) = pairs.max_by(|p, q| gap(p).total_cmp(&gap(q)))?;
+    let size = columns.iter().flatten().fold(0.0f64, |m, c| m.max(c.abs()));
+    if gap(&(a, b)) <= TOLERANCE * size.max(1e-300) {
+        return None;
+    }
+    Some(Asymmetry {
+        i: rows[a],
+        j: rows[b],
+        d_ij: columns[b][rows[a]],
+        d_ji: columns[a][rows[b]],
+        point: x,
+    })
 }
 
 /// A potential among the tree scalars with k + 1 nodes: fitted at random points, its
@@ -242,7 +278,7 @@ fn potential(input: &mut Input, k: usize) -> Option<Potential> {
     roots.extend(columns.iter().flatten());
     let program = Program::compile(input.graph, &roots);
     let fit = |seed: u64| -> Option<(Vec<Vec<f64>>, Vec<f64>)> {
-        let samples = sample(&program, &input.center, POINTS, seed);
+        let samples = sample(&program, &input.center, points(&program), seed);
         if samples.len() < 2 {
             return None;
         }
@@ -348,7 +384,7 @@ fn batch_potential(input: &mut Input) -> Option<Potential> {
     } else {
         let program = Program::compile(input.graph, &differences);
         let reference = Program::compile(input.graph, &input.xi[0]);
-        let samples = sample(&program, &input.center, POINTS, SEED + 3);
+        let samples = sample(&program, &input.center, points(&program), SEED + 3);
         if samples.is_empty() {
             return None;
         }

@@ -6,7 +6,7 @@
 //! loss's gradient (without weight decay), symbolically when the sum simplifies to zero and
 //! otherwise at random points.
 
-use super::{zero_symbolically, Decided, Input, POINTS, SEED};
+use super::{points, zeros_symbolically, Decided, Input, SEED};
 use crate::expr::{Id, VarId};
 use crate::numeric::{sample, Program};
 use crate::series::{gd_step_law, invariance_law, Law, Method, Probe};
@@ -129,15 +129,15 @@ pub(super) fn detect(input: &mut Input) -> Vec<Invariance> {
             .collect();
         sums.push(input.graph.sum(terms));
     }
-    let mut decided: Vec<Option<Decided>> = sums
-        .iter()
-        .map(|&s| zero_symbolically(input.graph, &[s], n).then_some(Decided::Symbolically))
+    let mut decided: Vec<Option<Decided>> = zeros_symbolically(input.graph, &sums, n)
+        .into_iter()
+        .map(|zero| zero.then_some(Decided::Symbolically))
         .collect();
     if decided.iter().any(Option::is_none) {
         let mut roots = g.clone();
         roots.extend(&sums);
         let program = Program::compile(input.graph, &roots);
-        let samples = sample(&program, &input.center, POINTS, SEED + 2);
+        let samples = sample(&program, &input.center, points(&program), SEED + 2);
         for (c, (kind, _, idx, _)) in candidates.iter().enumerate() {
             if decided[c].is_some() || samples.is_empty() {
                 continue;

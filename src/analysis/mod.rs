@@ -12,7 +12,7 @@ mod invariance;
 pub use fields::{Asymmetry, Field, Potential};
 pub use invariance::{Invariance, Kind};
 
-use crate::expr::{affine_collapse, Diff, Graph, Id};
+use crate::expr::{Diff, Graph, Id};
 use crate::series::{self, Forest, GenericSeries, Method};
 use num_rational::BigRational;
 use num_traits::One;
@@ -146,8 +146,15 @@ fn scalar(input: &mut Input, terms: &[(series::TreeId, BigRational)]) -> Option<
 
 /// True when every root simplifies to the constant 0.
 fn zero_symbolically(graph: &mut Graph, roots: &[Id], n_params: usize) -> bool {
-    let collapsed = affine_collapse(graph, roots, n_params);
-    collapsed.iter().all(|&r| graph.get(r).is_zero())
+    zeros_symbolically(graph, roots, n_params)
+        .into_iter()
+        .all(|z| z)
+}
+
+/// Per root: whether it simplifies to the constant 0 (one pass over all of them).
+fn zeros_symbolically(graph: &mut Graph, roots: &[Id], n_params: usize) -> Vec<bool> {
+    let collapsed = crate::expr::affine_rebuild(graph, roots, n_params);
+    collapsed.iter().map(|&r| graph.get(r).is_zero()).collect()
 }
 
 /// Random points are drawn from this seed, so the output is deterministic.
@@ -155,3 +162,24 @@ const SEED: u64 = 20_261_129;
 
 /// Sample points per numeric test.
 const POINTS: usize = 6;
+
+/// Past this many operations, a program is tested at [`LARGE_POINTS`] points and an
+/// asymmetric Jacobian searched along [`LARGE_WITNESS_COLUMNS`] columns: each evaluation then
+/// costs about a twentieth of deriving the program (BENCHMARKS.md, "Scaling"), so the analyses
+/// stay a fraction of the derivation whatever its size.
+const LARGE_PROGRAM: usize = 50_000;
+
+/// Sample points per numeric test of a program past [`LARGE_PROGRAM`].
+const LARGE_POINTS: usize = 3;
+
+/// Jacobian columns searched for an asymmetric pair in a program past [`LARGE_PROGRAM`].
+const LARGE_WITNESS_COLUMNS: usize = 6;
+
+/// The sample points a numeric test of `program` may use.
+fn points(program: &crate::numeric::Program) -> usize {
+    if program.len() > LARGE_PROGRAM {
+        LARGE_POINTS
+    } else {
+        POINTS
+    }
+}

@@ -593,6 +593,10 @@ fn field_line(style: Style, a: &Analysis, f: &Field, params: &[String]) -> Strin
                     number(w.d_ji),
                     at.join(", ")
                 );
+            } else {
+                s.push_str(
+                    " (vᵀJu ≠ uᵀJv for random u, v; no single pair stands out among the coordinates searched)",
+                );
             }
         }
     }
