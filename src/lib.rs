@@ -16,6 +16,7 @@
 pub mod analysis;
 pub mod error;
 pub mod expr;
+pub mod hash;
 pub mod lang;
 pub mod numeric;
 pub mod render;
@@ -248,6 +249,62 @@ pub struct Derivation {
     pub elapsed: Duration,
     /// The formulas in the form the renderers print ([`Options::form`]).
     pub printed: Printed,
+    /// Wall time of each stage, in the order they ran (parsing through the printed form).
+    pub stages: Stages,
+}
+
+/// The wall time of each stage of a derivation, in the order they ran. Each stage is also
+/// announced to [`Options::progress`] as it starts.
+///
+/// ```
+/// let d = eomderive::derive(&eomderive::lang::Source::inline("u^4/4"), &Default::default()).unwrap();
+/// let names: Vec<&str> = d.stages.iter().map(|(name, _)| name).collect();
+/// assert_eq!(names[..3], ["parsing", "gradient", "counter terms"]);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Stages {
+    done: Vec<(&'static str, Duration)>,
+    current: Option<(&'static str, Instant)>,
+    progress: Option<fn(&str)>,
+}
+
+impl Stages {
+    fn new(progress: Option<fn(&str)>) -> Stages {
+        Stages {
+            progress,
+            ..Stages::default()
+        }
+    }
+
+    /// Ends the stage running (if any) and starts `name`.
+    fn enter(&mut self, name: &'static str) {
+        self.finish();
+        if let Some(p) = self.progress {
+            p(name);
+        }
+        self.current = Some((name, Instant::now()));
+    }
+
+    /// Ends the stage running.
+    fn finish(&mut self) {
+        if let Some((name, start)) = self.current.take() {
+            self.done.push((name, start.elapsed()));
+        }
+    }
+
+    /// Each finished stage with its wall time.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, Duration)> + '_ {
+        self.done.iter().copied()
+    }
+
+    /// The wall time of the stage `name` (zero when it did not run).
+    pub fn get(&self, name: &str) -> Duration {
+        self.done
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, d)| *d)
+            .sum()
+    }
 }
 
 /// Parses the loss, derives its gradient and counter terms ξ_1..ξ_order, and evaluates them
@@ -275,6 +332,8 @@ pub struct Derivation {
 /// ```
 pub fn derive(source: &Source, options: &Options) -> Result<Derivation> {
     check_order(options.order)?;
+    let mut stages = Stages::new(options.progress);
+    stages.enter("parsing");
     let model = lang::parse(source).map_err(|e| {
         // A one-line argument that is not a valid loss may have been meant as a file name.
         let one_line = !source.text.contains(['\n', '\r']);
@@ -295,7 +354,7 @@ pub fn derive(source: &Source, options: &Options) -> Result<Derivation> {
             _ => e,
         }
     })?;
-    derive_model(model, options)
+    derive_staged(model, options, stages)
 }
 
 fn check_order(order: usize) -> Result<()> {
@@ -322,7 +381,11 @@ fn check_order(order: usize) -> Result<()> {
 /// let d = eomderive::derive_model(m, &eomderive::Options::default()).unwrap();
 /// assert_eq!(d.xi.len(), 2);
 /// ```
-pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
+pub fn derive_model(model: Model, options: &Options) -> Result<Derivation> {
+    derive_staged(model, options, Stages::new(options.progress))
+}
+
+fn derive_staged(mut model: Model, options: &Options, mut stages: Stages) -> Result<Derivation> {
     check_order(options.order)?;
     let optimizer = resolve_optimizer(options, &model.settings)?;
     if optimizer.batches.is_some() && options.order > series::SGD_MAX_ORDER {
@@ -365,6 +428,7 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
         }
         model.set_weight_decay(Some(l.clone()));
     }
+    stages.enter("gradient");
     let mut diff = Diff::new(model.params.len());
     let gradient = diff.gradient(&mut model.graph, model.loss);
     // SGD: the minibatch losses f_a (with the weight decay in each) and their gradients.
@@ -380,11 +444,6 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
     let base_gradient = match model.weight_decay {
         None => gradient.clone(),
         Some(_) => diff.gradient(&mut model.graph, model.unregularized),
-    };
-    let report = |stage: &str| {
-        if let Some(p) = options.progress {
-            p(stage)
-        }
     };
     // The one-field table (SGD's is coloured and solved below; it needs only the leading term).
     let trees = if options.order == 0 || optimizer.batches.is_some() {
@@ -402,7 +461,7 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
     let xi = if options.order == 0 {
         Vec::new()
     } else {
-        report("counter terms");
+        stages.enter("counter terms");
         match optimizer.batches {
             None => series::instantiate(&trees, &mut model.graph, &mut diff, &gradient, options.max_nodes),
             Some(b) => {
@@ -450,7 +509,7 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
             },
         )?
     };
-    report("simplifying");
+    stages.enter("simplifying");
     // Simplify the loss, gradient and counter terms together, so that what they share stays
     // shared.
     let n = gradient.len();
@@ -461,7 +520,7 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
     let (roots, simplification) = match options.simplify {
         Simplify::Fast => (roots, None),
         Simplify::Egg => {
-            report("equality saturation");
+            stages.enter("equality saturation");
             let (r, outcome) = expr::simplify(&mut model.graph, &roots, &options.limits);
             (r, Some(outcome))
         }
@@ -472,7 +531,7 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
     let all_xi: Vec<Id> = xi.iter().flatten().copied().collect();
     let ops = model.graph.op_count(&all_xi);
     let elapsed = start.elapsed();
-    report("evaluating");
+    stages.enter("evaluating");
     let point = match (&options.at, model.initial_point()) {
         (None, None) => None,
         (at, _) => Some(lang::parse_point(&model, at.as_deref())?),
@@ -492,7 +551,7 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
         _ => None,
     };
     let analysis = options.analyze.then(|| {
-        report("analysing");
+        stages.enter("analysing");
         let center = match &evaluation {
             Some(e) => e.point.clone(),
             None => vec![0.0; gradient.len()],
@@ -514,7 +573,7 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
             center,
         })
     });
-    report("writing the formulas");
+    stages.enter("writing the formulas");
     let mut printed = printed_form(&mut model, &gradient, &xi, options.form);
     if let Some(a) = &analysis {
         let start = Instant::now();
@@ -536,6 +595,10 @@ pub fn derive_model(mut model: Model, options: &Options) -> Result<Derivation> {
         check: None,
         elapsed,
         printed,
+        stages: {
+            stages.finish();
+            stages
+        },
     })
 }
 

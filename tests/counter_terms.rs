@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::HashMap;
+use eomderive::hash::HashMap;
 
 use common::{examples, initial, snapshot_settings, stem};
 use eomderive::expr::{Diff, Id, VarId};
@@ -68,7 +68,7 @@ fn quadratic_loss_matches_the_closed_form_exactly() {
             let column = d
                 .model
                 .graph
-                .substitute(&d.xi[k - 1], &subst, &mut HashMap::new());
+                .substitute(&d.xi[k - 1], &subst, &mut HashMap::default());
             for (i, &c) in column.iter().enumerate() {
                 let got = d
                     .model

@@ -3,7 +3,7 @@
 //! the Hessian of a quadratic applied through the data collapse to a few operations. Used
 //! only when the whole program gets smaller.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 
 use num_rational::{BigRational, Ratio};
 use num_traits::{CheckedAdd, CheckedMul, CheckedSub, One, ToPrimitive, Zero};
@@ -109,8 +109,20 @@ fn big(q: &Q) -> BigRational {
 /// assert_eq!(g.op_count(&roots), 1);
 /// ```
 pub fn affine_collapse(graph: &mut Graph, roots: &[Id], n_params: usize) -> Vec<Id> {
+    let new_roots = affine_rebuild(graph, roots, n_params);
+    if new_roots != roots && graph.op_count(&new_roots) < graph.op_count(roots) {
+        new_roots
+    } else {
+        roots.to_vec()
+    }
+}
+
+/// `roots` rebuilt with their affine subexpressions in expanded form, whether or not the
+/// program gets smaller (the roots themselves when no affine part pays to expand). Deciding
+/// whether many expressions are zero takes one call, not one each.
+pub(crate) fn affine_rebuild(graph: &mut Graph, roots: &[Id], n_params: usize) -> Vec<Id> {
     let cone = graph.cone(roots);
-    let mut forms: HashMap<Id, Affine> = HashMap::new();
+    let mut forms: HashMap<Id, Affine> = HashMap::default();
     for &id in &cone {
         let f = |i: &Id| forms.get(i);
         let form = match graph.get(id) {
@@ -142,13 +154,35 @@ pub fn affine_collapse(graph: &mut Graph, roots: &[Id], n_params: usize) -> Vec<
     }
     // Only the outermost affine nodes are expanded: mark what the rebuilt program needs,
     // from the roots down, stopping at affine nodes.
-    let mut needed: std::collections::HashSet<Id> = roots.iter().copied().collect();
+    let mut needed: crate::hash::HashSet<Id> = roots.iter().copied().collect();
     for &id in cone.iter().rev() {
         if needed.contains(&id) && !forms.contains_key(&id) {
             needed.extend(egg::Language::children(graph.get(id)).iter().copied());
         }
     }
-    let mut memo: HashMap<Id, Id> = HashMap::new();
+    // An affine node pays to expand only when written out as a tree it is larger than its
+    // expanded form; when none does, the rebuild would give back the same program.
+    let mut tree: HashMap<Id, usize> = HashMap::default();
+    let mut pays = false;
+    for &id in &cone {
+        if !forms.contains_key(&id) {
+            continue;
+        }
+        let op = graph.get(id);
+        let size = egg::Language::children(op)
+            .iter()
+            .fold(usize::from(!egg::Language::is_leaf(op)), |s, c| {
+                s.saturating_add(tree.get(c).copied().unwrap_or(0))
+            });
+        tree.insert(id, size);
+        let form = &forms[&id];
+        let expanded = 2 * form.terms.len() + usize::from(!form.constant.is_zero());
+        pays |= needed.contains(&id) && size > expanded;
+    }
+    if !pays {
+        return roots.to_vec();
+    }
+    let mut memo: HashMap<Id, Id> = HashMap::default();
     for &id in &cone {
         if !needed.contains(&id) {
             continue;
@@ -164,12 +198,7 @@ pub fn affine_collapse(graph: &mut Graph, roots: &[Id], n_params: usize) -> Vec<
         };
         memo.insert(id, new);
     }
-    let new_roots: Vec<Id> = roots.iter().map(|r| memo[r]).collect();
-    if graph.op_count(&new_roots) < graph.op_count(roots) {
-        new_roots
-    } else {
-        roots.to_vec()
-    }
+    roots.iter().map(|r| memo[r]).collect()
 }
 
 /// Σ c_j θ_j + c_0, terms in parameter order, built through the smart constructors.

@@ -5,7 +5,7 @@
 //! mode (the gradient) both sum `partial × derivative of child`, so the two agree by construction
 //! and every sub-result is a shared node of the graph.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 
 use num_rational::BigRational;
 
@@ -41,10 +41,10 @@ impl Diff {
     pub fn new(n_params: usize) -> Diff {
         Diff {
             n: n_params,
-            partials: HashMap::new(),
-            directions: HashMap::new(),
-            forward: HashMap::new(),
-            placeholder_derivs: HashMap::new(),
+            partials: HashMap::default(),
+            directions: HashMap::default(),
+            forward: HashMap::default(),
+            placeholder_derivs: HashMap::default(),
         }
     }
 
@@ -68,7 +68,7 @@ impl Diff {
     pub fn gradient(&mut self, g: &mut Graph, f: Id) -> Vec<Id> {
         let zero = g.int(0);
         let mut grad = vec![zero; self.n];
-        let mut contributions: HashMap<Id, Vec<Id>> = HashMap::new();
+        let mut contributions: HashMap<Id, Vec<Id>> = HashMap::default();
         let one = g.int(1);
         contributions.insert(f, vec![one]);
         for id in g.cone(&[f]).into_iter().rev() {
@@ -187,14 +187,14 @@ impl Diff {
         if m == 0 {
             return roots;
         }
-        let mut subst = HashMap::new();
+        let mut subst = HashMap::default();
         for (slot, v) in dirs.iter().enumerate() {
             assert_eq!(v.len(), self.n, "direction {slot} has the wrong length");
             for (j, &x) in v.iter().enumerate() {
                 subst.insert(self.placeholder(slot, j), x);
             }
         }
-        g.substitute(&roots, &subst, &mut HashMap::new())
+        g.substitute(&roots, &subst, &mut HashMap::default())
     }
 
     fn placeholder(&self, slot: usize, j: usize) -> VarId {

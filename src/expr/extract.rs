@@ -10,7 +10,7 @@
 //!    one class at a time to another node whenever the whole program (all roots together)
 //!    gets smaller. So the result is never larger than the input.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 
 use egg::{EGraph, Id, Language};
 
@@ -26,7 +26,7 @@ impl DagExtractor {
     pub fn new(egraph: &EGraph<Op, ConstFold>) -> DagExtractor {
         let mut classes: Vec<Id> = egraph.classes().map(|c| c.id).collect();
         classes.sort();
-        let mut best: HashMap<Id, (Vec<Id>, Op)> = HashMap::new();
+        let mut best: HashMap<Id, (Vec<Id>, Op)> = HashMap::default();
         loop {
             let mut changed = false;
             for &c in &classes {
@@ -71,7 +71,7 @@ pub fn program_size(
     roots: &[Id],
 ) -> Option<usize> {
     // Iterative DFS with colours: 1 = on the stack, 2 = done.
-    let mut colour: HashMap<Id, u8> = HashMap::new();
+    let mut colour: HashMap<Id, u8> = HashMap::default();
     let mut size = 0;
     for &r in roots {
         let mut stack: Vec<(Id, bool)> = vec![(egraph.find(r), false)];

@@ -1,6 +1,6 @@
 //! A hash-consed DAG of scalar expressions with light, local folding on construction.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 
 use num_rational::BigRational;
 use num_traits::{One, Signed, ToPrimitive, Zero};
@@ -404,7 +404,7 @@ impl Graph {
     /// The cone of `roots` as a standalone egg `RecExpr` and the positions of the roots in it.
     pub fn to_rec_expr(&self, roots: &[Id]) -> (egg::RecExpr<Op>, Vec<Id>) {
         let cone = self.cone(roots);
-        let mut index = HashMap::with_capacity(cone.len());
+        let mut index = HashMap::with_capacity_and_hasher(cone.len(), Default::default());
         let mut rec = egg::RecExpr::default();
         for id in cone {
             let mut op = self.get(id).clone();

@@ -13,6 +13,7 @@ mod rules;
 mod simplify;
 
 pub use affine::affine_collapse;
+pub(crate) use affine::affine_rebuild;
 pub use diff::Diff;
 pub use graph::Graph;
 pub use op::{Func, Op, Rational, VarId};

@@ -19,7 +19,7 @@
 //! Both are bounded by [`FormLimits`] and say so ([`TooLarge`]) instead of running on; the
 //! caller then prints the program form.
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashSet};
 use std::rc::Rc;
 
 use egg::Language as _;
@@ -39,6 +39,9 @@ pub struct FormLimits {
     pub work: usize,
     /// Candidate factors with at most this many terms are tried by division.
     pub factor_terms: usize,
+    /// Most operations of the program a form is built from: past it, the formulas are too
+    /// long to read whatever their form, and building one would cost more than deriving it.
+    pub program_ops: usize,
 }
 
 impl Default for FormLimits {
@@ -46,6 +49,7 @@ impl Default for FormLimits {
         FormLimits {
             terms: 20_000,
             work: 40_000_000,
+            program_ops: 20_000,
             factor_terms: 16,
         }
     }
@@ -90,6 +94,7 @@ pub fn expanded(
     params: usize,
     limits: &FormLimits,
 ) -> Result<Rewritten, TooLarge> {
+    small_enough(graph, roots, limits)?;
     rewrite(
         graph,
         roots,
@@ -98,7 +103,7 @@ pub fn expanded(
         params,
         limits,
         false,
-        HashSet::new(),
+        HashSet::default(),
     )
 }
 
@@ -134,7 +139,7 @@ pub fn readable(
     limits: &FormLimits,
 ) -> Result<Rewritten, TooLarge> {
     let shared_cuts = shared(graph, roots);
-    let program = graph.op_count(roots);
+    let program = small_enough(graph, roots, limits)?;
     // Work in proportion to the program, so that no form costs much more than deriving it.
     let within = |terms: usize, work: usize| FormLimits {
         terms: limits.terms.min(terms * program + 64),
@@ -154,7 +159,7 @@ pub fn readable(
     });
     let mut variants = vec![(local_cuts, within(4, 100))];
     if rational {
-        variants.insert(0, (HashSet::new(), within(8, 100)));
+        variants.insert(0, (HashSet::default(), within(8, 100)));
     }
     for (cuts, limits) in variants {
         match rewrite(graph, roots, lets, sources, params, &limits, true, cuts) {
@@ -175,11 +180,25 @@ pub fn readable(
     }
 }
 
+/// The program's operation count, or why it is too long for any form but itself.
+fn small_enough(graph: &Graph, roots: &[Id], limits: &FormLimits) -> Result<usize, TooLarge> {
+    let ops = graph.op_count(roots);
+    if ops > limits.program_ops {
+        return Err(TooLarge {
+            what: format!(
+                "a program of at most {} operations (this one has {ops})",
+                limits.program_ops
+            ),
+        });
+    }
+    Ok(ops)
+}
+
 /// The subexpressions the program form shares among `roots` (used more than once): cut there,
 /// the readable form keeps the program's sharing.
 pub fn shared(graph: &Graph, roots: &[Id]) -> HashSet<Id> {
     let cone = graph.cone(roots);
-    let mut uses: HashMap<Id, usize> = HashMap::new();
+    let mut uses: HashMap<Id, usize> = HashMap::default();
     for &id in roots.iter().chain(
         cone.iter()
             .flat_map(|&id| egg::Language::children(graph.get(id)).iter()),
@@ -231,7 +250,7 @@ fn rewrite(
     normal.run(graph, &all)?;
     let mut candidates = Vec::new();
     if factor {
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         for &id in source_cone.iter().chain(lets.iter().map(|(_, id)| id)) {
             let p = normal.get(id);
             if p.len() < 2 || p.len() > limits.factor_terms {
@@ -257,8 +276,8 @@ fn rewrite(
     let mut b = Builder {
         graph,
         normal: &normal,
-        atoms: HashMap::new(),
-        memo: HashMap::new(),
+        atoms: HashMap::default(),
+        memo: HashMap::default(),
         candidates,
         factor,
         work: normal.work,
@@ -283,7 +302,8 @@ fn rewrite(
 /// `4 terms` operations (the residual `w*x[i] + b - y[i]` of one example, not the loss).
 fn factor_sources(graph: &Graph, sources: &[Id], terms: usize) -> Vec<Id> {
     let cone = graph.cone(sources);
-    let mut size: HashMap<Id, usize> = HashMap::with_capacity(cone.len());
+    let mut size: HashMap<Id, usize> =
+        HashMap::with_capacity_and_hasher(cone.len(), Default::default());
     let mut out = Vec::new();
     for &id in &cone {
         let op = graph.get(id);
@@ -334,9 +354,9 @@ impl Normal {
     fn new(params: usize, cuts: HashSet<Id>, limits: FormLimits) -> Normal {
         let mut n = Normal {
             atoms: Vec::new(),
-            index: HashMap::new(),
-            memo: HashMap::new(),
-            defs: HashMap::new(),
+            index: HashMap::default(),
+            memo: HashMap::default(),
+            defs: HashMap::default(),
             cuts,
             limits,
             work: 0,
@@ -984,7 +1004,8 @@ pub fn names(graph: &Graph, roots: &[Id], lets: &[Id]) -> Vec<Id> {
         uses >= 2 && size >= MIN_BINDING_SIZE && (uses - 1).saturating_mul(size) > BINDING_PRICE
     };
     // Tree sizes with nothing named, children first.
-    let mut size: HashMap<Id, u64> = HashMap::with_capacity(cone.len());
+    let mut size: HashMap<Id, u64> =
+        HashMap::with_capacity_and_hasher(cone.len(), Default::default());
     for &id in &cone {
         let s = egg::Language::children(graph.get(id))
             .iter()
@@ -992,8 +1013,8 @@ pub fn names(graph: &Graph, roots: &[Id], lets: &[Id]) -> Vec<Id> {
         size.insert(id, s);
     }
     // Parents first, so a large shared part takes its name before its parts are counted.
-    let mut bound: HashSet<Id> = HashSet::new();
-    let mut uses: HashMap<Id, u64> = HashMap::new();
+    let mut bound: HashSet<Id> = HashSet::default();
+    let mut uses: HashMap<Id, u64> = HashMap::default();
     for &r in roots {
         *uses.entry(r).or_default() += 1;
     }
@@ -1011,7 +1032,8 @@ pub fn names(graph: &Graph, roots: &[Id], lets: &[Id]) -> Vec<Id> {
     }
     for _ in 0..4 {
         let uses = written(graph, roots, &cone, &bound);
-        let mut own: HashMap<Id, u64> = HashMap::with_capacity(cone.len());
+        let mut own: HashMap<Id, u64> =
+            HashMap::with_capacity_and_hasher(cone.len(), Default::default());
         let mut dropped = false;
         for &id in &cone {
             let s = egg::Language::children(graph.get(id))
@@ -1035,7 +1057,7 @@ pub fn names(graph: &Graph, roots: &[Id], lets: &[Id]) -> Vec<Id> {
 /// How often each node of `cone` is written out when the `bound` nodes are named: a named
 /// node's children once (in its definition), any other node's once per use of it.
 fn written(graph: &Graph, roots: &[Id], cone: &[Id], bound: &HashSet<Id>) -> HashMap<Id, u64> {
-    let mut uses: HashMap<Id, u64> = HashMap::new();
+    let mut uses: HashMap<Id, u64> = HashMap::default();
     for &r in roots {
         *uses.entry(r).or_default() += 1;
     }
@@ -1063,10 +1085,10 @@ fn small(g: &Graph, id: Id) -> bool {
 /// the readable form minimises).
 ///
 /// ```
-/// use std::collections::HashSet;
+/// use eomderive::hash::HashSet;
 /// use eomderive::expr::readable::printed_ops;
 /// let m = eomderive::lang::parse_str("(u*v - 1)^2 + (u*v - 1)").unwrap();
-/// assert_eq!(printed_ops(&m.graph, &[m.loss], &HashSet::new()), 6);
+/// assert_eq!(printed_ops(&m.graph, &[m.loss], &HashSet::default()), 6);
 /// ```
 pub fn printed_ops(graph: &Graph, roots: &[Id], named: &HashSet<Id>) -> u64 {
     let uses = written(graph, roots, &graph.cone(roots), named);
@@ -1175,7 +1197,7 @@ mod open_sums_test {
 
     #[test]
     fn a_cut_sum_opens_where_its_terms_meet_the_parents() {
-        let mut n = Normal::new(2, HashSet::new(), FormLimits::default());
+        let mut n = Normal::new(2, HashSet::default(), FormLimits::default());
         let (u, v) = (Poly::atom(0), Poly::atom(1));
         let q = u.sub(&v.mul(&v));
         let s = n.atom(AtomKind::Sum(q));

@@ -1,7 +1,7 @@
 //! Simplification by equality saturation (egg), with exact constant folding as the e-class
 //! analysis, explicit limits, and a result never larger than its input.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 use std::time::Duration;
 
 use egg::{Analysis, DidMerge, EGraph, Id, Language, Runner, StopReason};
@@ -144,7 +144,7 @@ pub fn simplify(graph: &mut Graph, roots: &[Id], limits: &Limits) -> (Vec<Id>, O
     let egraph = &runner.egraph;
     let roots_c: Vec<Id> = root_classes.iter().map(|&c| egraph.find(c)).collect();
     // The input's own nodes, as a choice: always valid, and the size to beat.
-    let mut input_choice: Choice = HashMap::new();
+    let mut input_choice: Choice = HashMap::default();
     for (i, node) in rec.as_ref().iter().enumerate() {
         let c = egraph.find(class[i]);
         let node = node
@@ -167,7 +167,7 @@ pub fn simplify(graph: &mut Graph, roots: &[Id], limits: &Limits) -> (Vec<Id>, O
         _ => input_choice,
     };
     local_search(egraph, &mut choice, &roots_c, limits.nodes);
-    let mut built: HashMap<Id, super::Id> = HashMap::new();
+    let mut built: HashMap<Id, super::Id> = HashMap::default();
     let new_roots: Vec<super::Id> = roots_c
         .iter()
         .map(|&c| rebuild(graph, &choice, egraph, c, &mut built))

@@ -2,7 +2,7 @@
 //! are unrolled with their index bound to each value in turn, and every scalar goes through the
 //! graph's smart constructors, so identical subexpressions are one node.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 
 use num_rational::BigRational;
 use num_traits::{Signed, ToPrimitive};
@@ -136,7 +136,7 @@ pub fn lower(src: &Source) -> Result<Model> {
     let mut l = Lowerer {
         src,
         g: Graph::new(),
-        symbols: HashMap::new(),
+        symbols: HashMap::default(),
         order: Vec::new(),
         params: Vec::new(),
         initial: Vec::new(),

@@ -1,6 +1,6 @@
 //! Straight-line programs: one instruction per shared node, evaluated in order.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 use std::fmt;
 
 use super::to_f64;
@@ -83,7 +83,8 @@ impl Program {
     /// Compiles the cone of `roots`; each shared node becomes one instruction.
     pub fn compile(g: &Graph, roots: &[Id]) -> Program {
         let cone = g.cone(roots);
-        let mut slot: HashMap<Id, usize> = HashMap::with_capacity(cone.len());
+        let mut slot: HashMap<Id, usize> =
+            HashMap::with_capacity_and_hasher(cone.len(), Default::default());
         let mut code = Vec::with_capacity(cone.len());
         for &id in &cone {
             let s = |c: &Id| slot[c];

@@ -224,7 +224,7 @@ pub fn tree_xi(
     gradient: &Program,
     x: &[f64],
 ) -> Result<Vec<Vec<f64>>, DomainError> {
-    let mut memo: std::collections::HashMap<TreeId, Vec<f64>> = Default::default();
+    let mut memo: crate::hash::HashMap<TreeId, Vec<f64>> = Default::default();
     let mut result = Vec::with_capacity(series.xi.len());
     for terms in &series.xi {
         let mut xi = vec![0.0; x.len()];
@@ -245,7 +245,7 @@ fn elementary(
     t: TreeId,
     gradient: &Program,
     x: &[f64],
-    memo: &mut std::collections::HashMap<TreeId, Vec<f64>>,
+    memo: &mut crate::hash::HashMap<TreeId, Vec<f64>>,
 ) -> Result<Vec<f64>, DomainError> {
     if let Some(v) = memo.get(&t) {
         return Ok(v.clone());

@@ -7,16 +7,16 @@ use super::coefficient::{self, Syntax};
 use super::{trees, Printer, Style};
 use crate::numeric::ObservableKind;
 use crate::series::{GenericSeries, Method, MethodSeries, Optimizer};
-use crate::Derivation;
+use crate::{Derivation, Form};
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct Binding {
     name: String,
     expr: String,
     latex: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct CounterTerm {
     k: usize,
     components: Vec<String>,
@@ -42,10 +42,12 @@ struct Stats {
     form_seconds: f64,
     /// `printed_ops` of the program form.
     program_printed_ops: u64,
+    /// Wall time of each stage of the derivation, in seconds.
+    stages: Map<String, Value>,
 }
 
 /// The program form, always present: what the numeric layer compiles.
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct ProgramJson {
     loss: String,
     gradient: Vec<String>,
@@ -212,7 +214,26 @@ pub fn json(d: &Derivation) -> String {
     let m = &d.model;
     let f = &d.printed;
     let p = super::text::printer(d);
-    let (program, program_roots) = super::text::program_printer(d);
+    let printed = ProgramJson {
+        loss: p.expr(f.loss),
+        gradient: f.gradient.iter().map(|&g| p.expr(g)).collect(),
+        counter_terms: counter_terms(&p, &f.xi),
+        bindings: bindings(&p),
+    };
+    let printed_ops = p.printed_ops(&super::text::roots(d));
+    // The program form printed a second time only when it is not what was printed.
+    let (program, program_printed_ops) = if f.form == Form::Program {
+        (printed.clone(), printed_ops)
+    } else {
+        let (program, program_roots) = super::text::program_printer(d);
+        let json = ProgramJson {
+            loss: program.expr(m.loss),
+            gradient: d.gradient.iter().map(|&g| program.expr(g)).collect(),
+            counter_terms: counter_terms(&program, &d.xi),
+            bindings: bindings(&program),
+        };
+        (json, program.printed_ops(&program_roots))
+    };
     let analysis = d.analysis.as_ref().map(|a| {
         super::analysis::json(
             a,
@@ -244,16 +265,11 @@ pub fn json(d: &Derivation) -> String {
         order: d.xi.len(),
         form: f.form.name(),
         form_note: f.fallback.clone(),
-        loss: p.expr(f.loss),
-        gradient: f.gradient.iter().map(|&g| p.expr(g)).collect(),
-        counter_terms: counter_terms(&p, &f.xi),
-        bindings: bindings(&p),
-        program: ProgramJson {
-            loss: program.expr(m.loss),
-            gradient: d.gradient.iter().map(|&g| program.expr(g)).collect(),
-            counter_terms: counter_terms(&program, &d.xi),
-            bindings: bindings(&program),
-        },
+        loss: printed.loss,
+        gradient: printed.gradient,
+        counter_terms: printed.counter_terms,
+        bindings: printed.bindings,
+        program,
         radius: d.radius.map(|r| {
             serde_json::json!({"radius": r.radius, "lambda_max": r.lambda_max, "max_lr": r.max_lr, "asymptotic_lr": r.asymptotic_lr})
         }),
@@ -334,9 +350,14 @@ pub fn json(d: &Derivation) -> String {
         stats: Stats {
             ops: d.ops,
             derive_seconds: d.elapsed.as_secs_f64(),
-            printed_ops: p.printed_ops(&super::text::roots(d)),
+            printed_ops,
             form_seconds: f.elapsed.as_secs_f64(),
-            program_printed_ops: program.printed_ops(&program_roots),
+            program_printed_ops,
+            stages: d
+                .stages
+                .iter()
+                .map(|(name, t)| (name.to_string(), serde_json::json!(t.as_secs_f64())))
+                .collect(),
             simplify: match &d.simplification {
                 None => Simplification {
                     mode: "fast",

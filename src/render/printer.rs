@@ -1,7 +1,7 @@
 //! Expressions with shared subexpressions named once, in plain text or LaTeX.
 
+use crate::hash::{HashMap, HashSet};
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
 use num_traits::Signed;
@@ -53,7 +53,7 @@ impl<'a> Printer<'a> {
         let cone = graph.cone(roots);
         let shared_nodes = crate::expr::readable::shared(graph, roots);
         let in_cone: HashSet<Id> = cone.iter().copied().collect();
-        let mut names: HashMap<Id, String> = HashMap::new();
+        let mut names: HashMap<Id, String> = HashMap::default();
         for (name, id) in lets {
             if in_cone.contains(id) && !egg::Language::is_leaf(graph.get(*id)) {
                 names.entry(*id).or_insert_with(|| name.clone());
@@ -121,7 +121,7 @@ impl<'a> Printer<'a> {
         sections: &[&[Id]],
     ) -> Printer<'a> {
         let mut forced: Vec<Id> = lets.iter().map(|(_, id)| *id).collect();
-        let mut named: HashSet<Id> = HashSet::new();
+        let mut named: HashSet<Id> = HashSet::default();
         for roots in sections {
             for id in crate::expr::readable::names(graph, roots, &forced) {
                 if named.insert(id) {
@@ -144,7 +144,7 @@ impl<'a> Printer<'a> {
             order.extend(here);
             ends.push(order.len());
         }
-        let mut names: HashMap<Id, String> = HashMap::new();
+        let mut names: HashMap<Id, String> = HashMap::default();
         for (name, id) in lets {
             if order.contains(id) {
                 names.entry(*id).or_insert_with(|| name.clone());
@@ -406,10 +406,20 @@ impl<'a> Printer<'a> {
 /// The prefix of binding names (`t1`, `t2`, …) that no parameter or `let` among the first
 /// `count` names would clash with.
 fn temp_prefix(params: &[String], lets: &[(String, Id)], count: usize) -> &'static str {
-    let taken = |n: &str| params.iter().any(|p| p == n) || lets.iter().any(|(l, _)| l == n);
+    // A prefix is taken when some name is that prefix and a number 1..=count: one pass over
+    // the names, not one per temporary.
+    let names = || params.iter().chain(lets.iter().map(|(l, _)| l));
+    let clashes = |prefix: &str| {
+        names().any(|n| {
+            n.strip_prefix(prefix)
+                .filter(|k| !k.starts_with('0'))
+                .and_then(|k| k.parse::<usize>().ok())
+                .is_some_and(|k| (1..=count).contains(&k))
+        })
+    };
     ["t", "t_", "tmp", "tmp_"]
         .into_iter()
-        .find(|p| !(1..=count).any(|k| taken(&format!("{p}{k}"))))
+        .find(|p| !clashes(p))
         .unwrap_or("tmp_")
 }
 

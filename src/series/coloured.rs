@@ -5,7 +5,7 @@
 //! root coloured a over a leaf coloured b). With one colour this is [`Forest`](super::Forest).
 //! Minibatch SGD's counter terms are sums over coloured trees (DESIGN.md §2.5).
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 
 /// Handle of a coloured tree interned in a [`ColouredForest`]: two handles from the same
 /// forest are equal exactly when the coloured trees are isomorphic.

@@ -1,6 +1,6 @@
 //! The generic series instantiated on a loss: each tree becomes a vector of shared expressions.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 use std::hash::Hash;
 
 use num_rational::BigRational;
@@ -103,7 +103,7 @@ pub fn instantiate_trees<S: Shapes>(
     gradients: &[Vec<Id>],
     max_nodes: usize,
 ) -> Result<Vec<Vec<Id>>, TooLarge> {
-    let mut memo: HashMap<S::Tree, Vec<Id>> = HashMap::new();
+    let mut memo: HashMap<S::Tree, Vec<Id>> = HashMap::default();
     let mut out = Vec::with_capacity(xi.len());
     for (k, terms) in xi.iter().enumerate() {
         let mut within = |g: &Graph| g.len() <= max_nodes;
@@ -167,7 +167,7 @@ impl<S: Shapes> Context<'_, S> {
         // is shared with every other place that needs it (lower orders, other trees).
         let mut groups: Vec<Group<S::Tree>> = Vec::new();
         // Where each (field, other children) group of non-leaves is in `groups`.
-        let mut index: HashMap<(usize, Vec<S::Tree>), usize> = HashMap::new();
+        let mut index: HashMap<(usize, Vec<S::Tree>), usize> = HashMap::default();
         for (tree, c) in terms {
             let children = self.shapes.children(*tree);
             let field = self.shapes.field(*tree);

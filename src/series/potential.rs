@@ -11,7 +11,7 @@
 //!
 //! A tree scalar is written `g·G(τ)`: τ is σ with one leaf removed, rooted where the leaf hung.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 
 use num_rational::BigRational;
 use num_traits::Zero;

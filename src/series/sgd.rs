@@ -31,8 +31,8 @@
 //! of m. The cost is set by the order (patterns of K+1 nodes, at most (K+1)! orders each),
 //! never by m!.
 
+use crate::hash::HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use num_rational::BigRational;
 use num_traits::{One, Zero};
@@ -90,8 +90,8 @@ pub fn sgd_series(order: BatchOrder, k: usize) -> Result<SgdSeries, SeriesError>
         divide: &identity,
     };
     // Per compact tree: P_τ, and its force in the identity order.
-    let mut p: HashMap<ColouredId, IPoly<BigRational>> = HashMap::new();
-    let mut force: HashMap<ColouredId, IPoly<BigRational>> = HashMap::new();
+    let mut p: HashMap<ColouredId, IPoly<BigRational>> = HashMap::default();
+    let mut force: HashMap<ColouredId, IPoly<BigRational>> = HashMap::default();
     let mut xi = Vec::with_capacity(k);
     for (n, level) in levels.iter().enumerate() {
         for &t in level {
@@ -451,7 +451,7 @@ impl SgdSeries {
             .xi
             .iter()
             .map(|terms| {
-                let mut out: HashMap<ColouredId, BigRational> = HashMap::new();
+                let mut out: HashMap<ColouredId, BigRational> = HashMap::default();
                 for (t, c) in terms {
                     each(&mut forest, *t, c, &mut out);
                 }

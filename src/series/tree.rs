@@ -1,8 +1,8 @@
 //! Rooted trees: an interning arena, canonical ordering, enumeration,
 //! bracket notation and grafting.
 
+use crate::hash::HashMap;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 /// Handle of a tree interned in a [`Forest`].
 ///
