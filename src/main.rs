@@ -22,9 +22,9 @@ struct Cli {
     /// Derive ξ_1..ξ_K.
     #[arg(long, value_name = "K", default_value_t = 2, value_parser = parse_order, allow_negative_numbers = true)]
     order: usize,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    /// Output format of the report (text by default; not with --emit).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
     /// Simplification: `fast` (structural, milliseconds) or `egg` (also equality saturation:
     /// a few percent fewer operations, slower).
     #[arg(long, value_enum, default_value_t = SimplifyArg::Fast)]
@@ -80,6 +80,14 @@ struct Cli {
     /// Draw the check as an SVG file (implies --check).
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<std::path::PathBuf>,
+    /// Write the loss, gradient and counter terms as a standalone source file instead of the
+    /// report: python (NumPy), jax (jax.numpy, jit-able) or rust (no dependencies).
+    #[arg(long, value_name = "TARGET", value_parser = parse_target)]
+    emit: Option<render::Target>,
+    /// Write the output (the report, or the emitted code) to FILE instead of standard output,
+    /// atomically: a temporary file in the same directory renamed over FILE when complete.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -138,6 +146,13 @@ fn parse_method(s: &str) -> Result<Method, String> {
     ))
 }
 
+fn parse_target(s: &str) -> Result<render::Target, String> {
+    render::Target::from_name(&s.trim().to_ascii_lowercase()).ok_or_else(|| {
+        let names: Vec<&str> = render::Target::ALL.iter().map(|t| t.name()).collect();
+        format!("unknown target `{s}`: the targets are {}", names.join(", "))
+    })
+}
+
 fn parse_batches(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(0) => Err("the number of batches must be a whole number, 1 or more (got 0)".into()),
@@ -168,6 +183,23 @@ fn parse_ratio(s: &str) -> Result<BigRational, String> {
 }
 
 fn run(cli: Cli) -> eomderive::Result<String> {
+    if cli.emit.is_some() {
+        let conflicts = [
+            (cli.format.is_some(), "--format"),
+            (cli.check, "--check"),
+            (cli.plot.is_some(), "--plot"),
+        ];
+        if let Some((_, flag)) = conflicts.iter().find(|(given, _)| *given) {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!("{flag} applies to the report, and --emit writes code instead of it"),
+            )
+            .with_help(format!(
+                "run eomderive once with --emit and once with {flag}"
+            )));
+        }
+    }
+    let format = cli.format.unwrap_or(Format::Text);
     if cli.generic {
         if let Some(loss) = cli.loss {
             return Err(Error::new(
@@ -177,6 +209,24 @@ fn run(cli: Cli) -> eomderive::Result<String> {
             .with_help(
                 "the generic form is the same for every loss; drop the LOSS argument or --generic",
             ));
+        }
+        match cli.emit {
+            None => {}
+            Some(render::Target::Jax) => {
+                // INTEGRATION POINT (--generic --emit jax): replace this error with the one
+                // line `return Ok(render::generic_jax(...));` once it exists.
+                return Err(
+                    Error::new(ErrorKind::Usage, "--generic --emit jax is not wired yet")
+                        .with_help("emit a loss's terms with LOSS --emit jax meanwhile"),
+                );
+            }
+            Some(t) => {
+                return Err(Error::new(
+                    ErrorKind::Usage,
+                    format!("the generic form is emitted for jax only (not {t})"),
+                )
+                .with_help("use --generic --emit jax, or give a LOSS to --emit python or rust"));
+            }
         }
         let sgd = cli.optimizer == Some(Method::Sgd);
         let flags = Options {
@@ -193,7 +243,7 @@ fn run(cli: Cli) -> eomderive::Result<String> {
         let method = resolved.method;
         if let Some(b) = resolved.batches {
             let s = generic_sgd(b.order, cli.batches, cli.order)?;
-            return Ok(match cli.format {
+            return Ok(match format {
                 Format::Text => render::sgd_text(&s),
                 Format::Latex => render::sgd_latex(&s),
                 Format::Json => render::sgd_json(&s),
@@ -201,7 +251,7 @@ fn run(cli: Cli) -> eomderive::Result<String> {
         }
         if method == Method::Gd {
             let s = generic(cli.order)?;
-            return Ok(match cli.format {
+            return Ok(match format {
                 Format::Text => render::generic_text(&s),
                 Format::Latex => render::generic_latex(&s),
                 Format::Json => render::generic_json(&s),
@@ -213,7 +263,7 @@ fn run(cli: Cli) -> eomderive::Result<String> {
             _ => Optimizer::new(method, given),
         };
         let s = generic_optimizer(&optimizer, cli.order)?;
-        return Ok(match cli.format {
+        return Ok(match format {
             Format::Text => render::method_text(&s),
             Format::Latex => render::method_latex(&s),
             Format::Json => render::method_json(&s),
@@ -245,6 +295,16 @@ fn run(cli: Cli) -> eomderive::Result<String> {
         progress: Some(progress),
         ..Options::default()
     };
+    if let Some(target) = cli.emit {
+        // The emitted code is the program form; the analyses and printed forms are not needed.
+        let options = Options {
+            form: Form::Program,
+            analyze: false,
+            ..options
+        };
+        let d = derive(&source, &options)?;
+        return Ok(render::emit(&d, target, Some(&source)));
+    }
     let mut d = derive(&source, &options)?;
     if cli.check || cli.plot.is_some() {
         let c = check(
@@ -265,7 +325,7 @@ fn run(cli: Cli) -> eomderive::Result<String> {
         }
         d.check = Some(c);
     }
-    Ok(match cli.format {
+    Ok(match format {
         Format::Text => render::text(&d),
         Format::Latex => render::latex(&d),
         Format::Json => render::json(&d),
@@ -288,16 +348,26 @@ fn progress(stage: &str) {
 fn main() -> ExitCode {
     START.get_or_init(std::time::Instant::now);
     let cli = Cli::parse();
+    let output = cli.output.clone();
     // Printing and deriving recurse on expression depth; give them room.
     let result = std::thread::Builder::new()
         .stack_size(512 << 20)
         .spawn(move || run(cli))
         .map(|h| h.join());
     match result {
-        Ok(Ok(Ok(out))) => {
-            print!("{out}");
-            ExitCode::SUCCESS
-        }
+        Ok(Ok(Ok(out))) => match &output {
+            None => {
+                print!("{out}");
+                ExitCode::SUCCESS
+            }
+            Some(path) => match write_atomically(path, out.as_bytes()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(e.exit_code() as u8)
+                }
+            },
+        },
         Ok(Ok(Err(e))) => {
             eprintln!("{e}");
             ExitCode::from(e.exit_code() as u8)
@@ -307,4 +377,50 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Writes `bytes` to `path` so that `path` holds either its old content or all of the new,
+/// never part of it: into a temporary file in the same directory, renamed over `path` when
+/// complete (the existing file's permissions kept). On failure the temporary file is removed
+/// and the error, exit status 2, says `cannot write FILE: why`.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> eomderive::Result<()> {
+    use std::io::Write;
+    let fail = |e: std::io::Error| {
+        Error::new(
+            ErrorKind::Usage,
+            format!("cannot write {}: {e}", path.display()),
+        )
+        .with_help("give -o a path in a directory that exists and is writable")
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| fail(std::io::Error::other("not a file name")))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".eomderive-{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(fail)?;
+    let written = (|| {
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        if let Ok(old) = std::fs::metadata(path) {
+            if old.is_file() {
+                std::fs::set_permissions(&tmp, old.permissions())?;
+            }
+        }
+        drop(file);
+        std::fs::rename(&tmp, path)
+    })();
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        fail(e)
+    })
 }
