@@ -2,11 +2,13 @@
 //!
 //! [`Printer`] names shared subexpressions once and prints expressions in either syntax;
 //! [`trees`] prints elementary differentials; the `text`, `latex` and `json` functions lay out
-//! a whole [`Derivation`](crate::Derivation) or [`GenericSeries`](crate::series::GenericSeries).
+//! a whole [`Derivation`](crate::Derivation) or [`GenericSeries`](crate::series::GenericSeries);
+//! [`generic_jax`] emits the generic form as a JAX module.
 
 mod analysis;
 mod batches;
 mod coefficient;
+mod generic_jax;
 mod json;
 mod latex;
 mod plot;
@@ -15,6 +17,7 @@ mod text;
 pub mod trees;
 
 pub use batches::{coloured_latex, coloured_text, sgd_json, sgd_latex, sgd_text};
+pub use generic_jax::generic_jax;
 pub use json::{generic_json, json, method_json};
 pub use latex::{generic_latex, latex, method_latex};
 pub use plot::plot_svg;
