@@ -26,7 +26,11 @@ fn python(test: &str) -> Option<String> {
     match std::env::var("EOMDERIVE_JAX_PYTHON") {
         Ok(p) if !p.is_empty() => Some(p),
         _ => {
-            eprintln!(
+            // Written to the process's stderr directly, past the test harness's capture, so
+            // that a skip is seen.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
                 "SKIPPED {test}: set EOMDERIVE_JAX_PYTHON to a python with jax installed \
                  (e.g. a venv with `pip install -r benches/peers/requirements-jax.txt`) to run it"
             );
