@@ -213,12 +213,28 @@ fn run(cli: Cli) -> eomderive::Result<String> {
         match cli.emit {
             None => {}
             Some(render::Target::Jax) => {
-                // INTEGRATION POINT (--generic --emit jax): replace this error with the one
-                // line `return Ok(render::generic_jax(...));` once it exists.
-                return Err(
-                    Error::new(ErrorKind::Usage, "--generic --emit jax is not wired yet")
-                        .with_help("emit a loss's terms with LOSS --emit jax meanwhile"),
-                );
+                if cli.optimizer.is_some_and(|m| m != Method::Gd) {
+                    return Err(Error::new(
+                        ErrorKind::Usage,
+                        "the generic JAX module is gradient descent's tree table",
+                    )
+                    .with_help(
+                        "drop --optimizer, or give a LOSS to emit that optimizer's terms with --emit jax",
+                    ));
+                }
+                if cli.order > GENERIC_EMIT_MAX_ORDER {
+                    return Err(Error::new(
+                        ErrorKind::Limit,
+                        format!(
+                            "--generic --emit jax goes to order {GENERIC_EMIT_MAX_ORDER} (asked {})",
+                            cli.order
+                        ),
+                    )
+                    .with_help(format!(
+                        "a tree of ξ_K costs up to K nested jvps and ξ_K has A000081(K+1) trees; use --order {GENERIC_EMIT_MAX_ORDER} or less"
+                    )));
+                }
+                return Ok(render::generic_jax(&generic(cli.order)?));
             }
             Some(t) => {
                 return Err(Error::new(
@@ -331,6 +347,10 @@ fn run(cli: Cli) -> eomderive::Result<String> {
         Format::Json => render::json(&d),
     })
 }
+
+/// The highest order `--generic --emit jax` writes: ξ_8 has 286 trees, each up to 8 nested
+/// jvps deep.
+const GENERIC_EMIT_MAX_ORDER: usize = 8;
 
 /// When the run started, for [`progress`].
 static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();

@@ -4,11 +4,13 @@
 //! [`trees`] prints elementary differentials; the `text`, `latex` and `json` functions lay out
 //! a whole [`Derivation`](crate::Derivation) or [`GenericSeries`](crate::series::GenericSeries);
 //! [`emit`] writes a derivation as Python, JAX or Rust source (`--emit`).
+//! [`generic_jax`] emits the generic form as a JAX module.
 
 mod analysis;
 mod batches;
 mod coefficient;
 mod emit;
+mod generic_jax;
 mod json;
 mod latex;
 mod plot;
@@ -18,6 +20,7 @@ pub mod trees;
 
 pub use batches::{coloured_latex, coloured_text, sgd_json, sgd_latex, sgd_text};
 pub use emit::{emit, Target, MAX_INLINE};
+pub use generic_jax::generic_jax;
 pub use json::{generic_json, json, method_json};
 pub use latex::{generic_latex, latex, method_latex};
 pub use plot::plot_svg;
