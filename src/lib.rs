@@ -14,6 +14,7 @@
 //! ```
 
 pub mod analysis;
+pub mod budget;
 pub mod error;
 pub mod expr;
 pub mod hash;
@@ -56,8 +57,13 @@ pub struct Options {
     pub simplify: Simplify,
     /// Bounds on equality saturation (with [`Simplify::Egg`]).
     pub limits: expr::Limits,
-    /// Most expression nodes the derivation may build ([`MAX_NODES`] by default).
+    /// Most expression nodes the derivation may build, besides the memory limit (none by
+    /// default).
     pub max_nodes: usize,
+    /// Most memory the derivation may use, in bytes (`--max-memory`; `None`: a quarter of the
+    /// machine's, [`budget::default_memory`]). Checked before each counter term against a
+    /// forecast of the rest ([`budget::Forecast`]), and as a node limit during the work.
+    pub max_memory: Option<u64>,
     /// λ: train on the loss plus (λ/2)‖θ‖² (`--weight-decay`); overrides a `weight_decay`
     /// line of the loss file.
     pub weight_decay: Option<BigRational>,
@@ -201,7 +207,8 @@ impl Default for Options {
             at: None,
             simplify: Simplify::Fast,
             limits: expr::Limits::default(),
-            max_nodes: MAX_NODES,
+            max_nodes: usize::MAX,
+            max_memory: None,
             weight_decay: None,
             method: None,
             momentum: None,
@@ -357,6 +364,49 @@ pub fn derive(source: &Source, options: &Options) -> Result<Derivation> {
     derive_staged(model, options, stages)
 }
 
+/// The error of a derivation stopped by its node or memory limit ([`budget`]).
+fn too_large(e: series::TooLarge, max_nodes: usize, memory: u64, options: &Options) -> Error {
+    let bytes = (e.nodes as u64).saturating_mul(budget::BYTES_PER_NODE);
+    let by_memory = max_nodes < options.max_nodes;
+    let limit = if by_memory {
+        let whose = if options.max_memory.is_some() {
+            "--max-memory"
+        } else {
+            "a quarter of this machine's memory; --max-memory sets it"
+        };
+        format!(
+            "the memory limit of {} ({whose})",
+            budget::show_size(memory)
+        )
+    } else {
+        format!("the limit of {max_nodes} expression nodes")
+    };
+    let message = if e.predicted {
+        format!(
+            "ξ_{} would need about {} expression nodes ({}), past {limit}: forecast from the growth of the orders before, before the work",
+            e.order,
+            e.nodes,
+            budget::show_size(bytes)
+        )
+    } else {
+        format!(
+            "the derivation outgrew {limit} while deriving ξ_{} ({} nodes, {})",
+            e.order,
+            e.nodes,
+            budget::show_size(bytes)
+        )
+    };
+    let help = match (e.fits, by_memory) {
+        (0, true) => "not even ξ_1 fits: raise --max-memory".to_string(),
+        (0, false) => "not even ξ_1 fits".to_string(),
+        (k, true) => {
+            format!("the largest order that fits is {k}: use --order {k}, or raise --max-memory")
+        }
+        (k, false) => format!("the largest order that fits is {k}: use --order {k}"),
+    };
+    Error::new(ErrorKind::Limit, message).with_help(help)
+}
+
 fn check_order(order: usize) -> Result<()> {
     if order > MAX_LOSS_ORDER {
         return Err(Error::new(
@@ -462,8 +512,37 @@ fn derive_staged(mut model: Model, options: &Options, mut stages: Stages) -> Res
         Vec::new()
     } else {
         stages.enter("counter terms");
+        let memory = options.max_memory.unwrap_or_else(budget::default_memory);
+        let max_nodes = options
+            .max_nodes
+            .min((memory / budget::BYTES_PER_NODE).min(usize::MAX as u64) as usize);
+        let mut watch = |before: series::Before| {
+            let forecast = budget::Forecast::new(&before);
+            forecast.check(&before, max_nodes)?;
+            if let Some(p) = options.progress {
+                let left = forecast.seconds();
+                let eta = if left > 0.0 {
+                    format!(", about {left:.1} s left")
+                } else {
+                    String::new()
+                };
+                p(&format!(
+                    "counter terms: ξ_{} of {}{eta}",
+                    before.order, before.orders
+                ));
+            }
+            Ok(())
+        };
         match optimizer.batches {
-            None => series::instantiate(&trees, &mut model.graph, &mut diff, &gradient, options.max_nodes),
+            None => series::instantiate_watched(
+                &trees.forest,
+                &trees.xi,
+                &mut model.graph,
+                &mut diff,
+                &[gradient.clone()],
+                max_nodes,
+                &mut watch,
+            ),
             Some(b) => {
                 if b.count > series::SgdSeries::MAX_BATCHES {
                     return Err(Error::new(
@@ -494,20 +573,10 @@ fn derive_staged(mut model: Model, options: &Options, mut stages: Stages) -> Res
                 let (forest, terms) = table.for_loss(b.count);
                 let mut fields = batches.clone();
                 fields.push(gradient.clone());
-                series::instantiate_trees(&forest, &terms, &mut model.graph, &mut diff, &fields, options.max_nodes)
+                series::instantiate_watched(&forest, &terms, &mut model.graph, &mut diff, &fields, max_nodes, &mut watch)
             }
-        }.map_err(
-            |e| {
-                Error::new(
-                    ErrorKind::Limit,
-                    format!(
-                        "the derivation outgrew its limit of {} expression nodes while deriving ξ_{} ({} nodes)",
-                        options.max_nodes, e.order, e.nodes
-                    ),
-                )
-                .with_help(format!("ask for a lower order (--order {})", e.order.saturating_sub(1).max(1)))
-            },
-        )?
+        }
+        .map_err(|e| too_large(e, max_nodes, memory, options))?
     };
     stages.enter("simplifying");
     // Simplify the loss, gradient and counter terms together, so that what they share stays

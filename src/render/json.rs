@@ -44,6 +44,8 @@ struct Stats {
     program_printed_ops: u64,
     /// Wall time of each stage of the derivation, in seconds.
     stages: Map<String, Value>,
+    /// Nodes of the expression graph at the end (what the memory limit counts).
+    nodes: usize,
 }
 
 /// The program form, always present: what the numeric layer compiles.
@@ -351,6 +353,7 @@ pub fn json(d: &Derivation) -> String {
             ops: d.ops,
             derive_seconds: d.elapsed.as_secs_f64(),
             printed_ops,
+            nodes: m.graph.len(),
             form_seconds: f.elapsed.as_secs_f64(),
             program_printed_ops,
             stages: d

@@ -103,9 +103,48 @@ pub fn instantiate_trees<S: Shapes>(
     gradients: &[Vec<Id>],
     max_nodes: usize,
 ) -> Result<Vec<Vec<Id>>, TooLarge> {
+    instantiate_watched(shapes, xi, graph, diff, gradients, max_nodes, &mut |_| {
+        Ok(())
+    })
+}
+
+/// Where an instantiation stands before it derives ξ_order, for a watcher
+/// ([`instantiate_watched`]) that predicts what is left and may stop it.
+#[derive(Debug, Clone, Copy)]
+pub struct Before<'a> {
+    /// The counter term about to be derived.
+    pub order: usize,
+    /// The last counter term asked for.
+    pub orders: usize,
+    /// Graph nodes before ξ_1 (`nodes[0]`) and after each ξ_j derived so far (`nodes[j]`).
+    pub nodes: &'a [usize],
+    /// Seconds spent on each ξ_j derived so far (`seconds[j-1]`).
+    pub seconds: &'a [f64],
+}
+
+/// [`instantiate_trees`] with a watcher called before each order: it sees the graph's growth
+/// so far ([`Before`]) and may stop the derivation before the work it would not survive.
+pub fn instantiate_watched<S: Shapes>(
+    shapes: &S,
+    xi: &[Vec<(S::Tree, BigRational)>],
+    graph: &mut Graph,
+    diff: &mut Diff,
+    gradients: &[Vec<Id>],
+    max_nodes: usize,
+    watch: &mut dyn FnMut(Before) -> Result<(), TooLarge>,
+) -> Result<Vec<Vec<Id>>, TooLarge> {
     let mut memo: HashMap<S::Tree, Vec<Id>> = HashMap::default();
     let mut out = Vec::with_capacity(xi.len());
+    let mut nodes = vec![graph.len()];
+    let mut seconds = Vec::new();
     for (k, terms) in xi.iter().enumerate() {
+        watch(Before {
+            order: k + 1,
+            orders: xi.len(),
+            nodes: &nodes,
+            seconds: &seconds,
+        })?;
+        let start = std::time::Instant::now();
         let mut within = |g: &Graph| g.len() <= max_nodes;
         let mut cx = Context {
             shapes,
@@ -120,20 +159,29 @@ pub fn instantiate_trees<S: Shapes>(
                 return Err(TooLarge {
                     order: k + 1,
                     nodes: graph.len(),
+                    predicted: false,
+                    fits: k,
                 })
             }
         }
+        nodes.push(graph.len());
+        seconds.push(start.elapsed().as_secs_f64());
     }
     Ok(out)
 }
 
-/// The expression graph outgrew its budget while deriving ξ_order.
+/// The expression graph outgrew its budget while deriving ξ_order, or would have (a
+/// watcher's prediction, before the work).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooLarge {
-    /// The counter term being derived.
+    /// The counter term being derived, or the one predicted not to fit.
     pub order: usize,
-    /// Nodes in the graph when the derivation stopped.
+    /// Nodes in the graph when the derivation stopped, or predicted for `order`.
     pub nodes: usize,
+    /// `nodes` is a prediction: the derivation stopped before the work.
+    pub predicted: bool,
+    /// The largest order known (or predicted) to fit.
+    pub fits: usize,
 }
 
 /// Trees that differ only in their last child: (the root's field and the other children, the

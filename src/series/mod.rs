@@ -37,7 +37,9 @@ mod tree;
 
 pub use coloured::{ColouredForest, ColouredId};
 pub use counter::{counter_terms, GenericSeries, SeriesError, MAX_ORDER};
-pub use instantiate::{instantiate, instantiate_trees, Shapes, TooLarge};
+pub use instantiate::{
+    instantiate, instantiate_trees, instantiate_watched, Before, Shapes, TooLarge,
+};
 pub use laws::{gd_step_law, invariance_law, Law, Poly, Probe, Scalar, Vector};
 pub use method::{
     method_series, optimizer_series, BatchOrder, Coefficient, Method, MethodSeries, Minibatch,
