@@ -1,12 +1,15 @@
 //! Limits known before the work: the memory a derivation may use (`--max-memory`), and a
 //! forecast, before each counter term, of the nodes the rest of the derivation will build.
 //!
-//! The forecast extrapolates the graph's growth: ξ_k adds about as many nodes as ξ_{k-1}
-//! times the growth observed over the last orders derived. Until two orders are known, the
-//! growth of the tree count stands in (the trees of ξ_k number A000081(k+1)), and ξ_1 (a
-//! Hessian-vector product) is charged [`FIRST_ORDER_FACTOR`] times the loss and gradient.
+//! The forecast extrapolates the graph's growth: the nodes ξ_1..ξ_k add grow from those of
+//! ξ_1..ξ_{k-1} by the factor last seen, per order, over two orders (single orders grow
+//! unevenly: odd and even ones differ). Until two orders are known, the growth of the tree
+//! count stands in (the trees of ξ_k number A000081(k+1)), and ξ_1 (a Hessian-vector
+//! product) is charged [`FIRST_ORDER_FACTOR`] times the loss and gradient.
 //! A derivation whose forecast passes the limit stops before the work, naming the largest
-//! order that fits; the node limit itself is checked during the work as well.
+//! order that fits, once [`MEASURED`] orders are known (they cost little; before that only
+//! the next order's forecast counts, since early orders grow faster than late ones); the
+//! node limit itself is checked during the work as well.
 //!
 //! ```
 //! use eomderive::budget::parse_size;
@@ -26,6 +29,9 @@ pub const BYTES_PER_NODE: u64 = 320;
 /// ξ_1 = ½ H g is charged this many times the nodes before it (loss and gradient; measured
 /// 0.8–2.2 on the examples and benchmarks).
 pub const FIRST_ORDER_FACTOR: f64 = 3.0;
+
+/// Orders measured before the forecast of the last order may stop a derivation.
+pub const MEASURED: usize = 4;
 
 /// The number of rooted trees with `n` nodes (OEIS A000081), n = 1..=20.
 const TREES: [f64; 20] = [
@@ -111,31 +117,32 @@ impl Forecast {
                 .copied()
                 .unwrap_or(TREES[19] * 2.7f64.powi(k as i32 - 19))
         };
-        let added = |j: usize| (nodes[j] - nodes[j - 1]) as f64;
-        // The last order's nodes, and the growth seen from the one before it.
-        // Growth alternates between odd and even orders, so it is measured over two orders
-        // where there are three; the tree count's growth stands in until two are known.
-        let (mut last, seen) = match done {
-            0 => (FIRST_ORDER_FACTOR * (nodes[0] as f64).max(1.0), None),
-            1 => (added(1).max(1.0), None),
-            2 => (added(2).max(1.0), Some(added(2) / added(1).max(1.0))),
-            _ => (
-                added(done).max(1.0),
-                Some((added(done) / added(done - 2).max(1.0)).sqrt()),
-            ),
+        // cumulative[j]: the nodes ξ_1..ξ_j added, measured then forecast. Single orders
+        // grow unevenly (odd and even orders differ, and memoised parts make some orders
+        // cheap), so growth is read off the running total, over two orders where known.
+        let mut cumulative: Vec<f64> = (0..=done)
+            .map(|j| ((nodes[j] - nodes[0]) as f64).max(j as f64))
+            .collect();
+        let growth = match done {
+            0 | 1 => None,
+            2 => Some(cumulative[2] / cumulative[1]),
+            _ => Some((cumulative[done] / cumulative[done - 2]).sqrt()),
         };
         let per_node = match done {
             0 => 0.0,
-            _ => before.seconds[done - 1] / added(done).max(1.0),
+            _ => before.seconds[done - 1] / (cumulative[done] - cumulative[done - 1]).max(1.0),
         };
-        let mut total = *nodes.last().expect("the nodes before ξ_1") as f64;
         let mut orders = Vec::new();
         for k in before.order..=before.orders {
-            if k > 1 {
-                last *= seen.unwrap_or(trees(k) / trees(k - 1)).max(1.0);
-            }
-            total += last;
-            orders.push((k, total, last * per_node));
+            let next = match (k, growth) {
+                (1, _) => FIRST_ORDER_FACTOR * (nodes[0] as f64).max(1.0),
+                // The tree count stands in until two orders are known.
+                (k, None) => cumulative[k - 1] * (1.0 + trees(k) / trees(k - 1)),
+                (k, Some(g)) => cumulative[k - 1] * g.max(1.0),
+            };
+            let added = next - cumulative[k - 1];
+            cumulative.push(next);
+            orders.push((k, nodes[0] as f64 + next, added * per_node));
         }
         Forecast { orders }
     }
@@ -146,7 +153,12 @@ impl Forecast {
         let Some(&(last, total, _)) = self.orders.last() else {
             return Ok(());
         };
-        if total <= max_nodes as f64 {
+        // Early orders grow faster than late ones: until MEASURED orders are known (they
+        // cost little), only the next order's forecast may stop the derivation.
+        let measured = before.nodes.len() - 1;
+        let sure = measured >= MEASURED.min(before.orders.saturating_sub(1));
+        let (_, next, _) = self.orders[0];
+        if total <= max_nodes as f64 || (!sure && next <= max_nodes as f64) {
             return Ok(());
         }
         let fits = self

@@ -77,6 +77,11 @@ struct Cli {
     /// (random reshuffling; the default; overrides a `batch_order` line).
     #[arg(long, value_name = "ORDER", value_parser = parse_batch_order)]
     batch_order: Option<BatchOrder>,
+    /// Most memory the derivation may use: 4G, 512M, 1.5GiB (default: a quarter of this
+    /// machine's). A derivation forecast to pass it stops before the work, naming the
+    /// largest order that fits.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+    max_memory: Option<u64>,
     /// Draw the check as an SVG file (implies --check).
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<std::path::PathBuf>,
@@ -166,6 +171,10 @@ fn parse_batches(s: &str) -> Result<usize, String> {
 fn parse_batch_order(s: &str) -> Result<BatchOrder, String> {
     BatchOrder::from_name(&s.trim().to_ascii_lowercase())
         .ok_or_else(|| format!("unknown batch order `{s}`: the orders are cyclic and shuffled"))
+}
+
+fn parse_memory(s: &str) -> Result<u64, String> {
+    eomderive::budget::parse_size(s)
 }
 
 fn parse_momentum(s: &str) -> Result<BigRational, String> {
@@ -309,6 +318,7 @@ fn run(cli: Cli) -> eomderive::Result<String> {
         batches: cli.batches,
         batch_order: cli.batch_order,
         progress: Some(progress),
+        max_memory: cli.max_memory,
         ..Options::default()
     };
     if let Some(target) = cli.emit {
