@@ -539,7 +539,7 @@ fn derive_staged(mut model: Model, options: &Options, mut stages: Stages) -> Res
                 &trees.xi,
                 &mut model.graph,
                 &mut diff,
-                &[gradient.clone()],
+                std::slice::from_ref(&gradient),
                 max_nodes,
                 &mut watch,
             ),
