@@ -521,7 +521,7 @@ fn derive_staged(mut model: Model, options: &Options, mut stages: Stages) -> Res
             forecast.check(&before, max_nodes)?;
             if let Some(p) = options.progress {
                 let left = forecast.seconds();
-                let eta = if left > 0.0 {
+                let eta = if left >= 0.5 {
                     format!(", about {left:.1} s left")
                 } else {
                     String::new()

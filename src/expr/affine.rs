@@ -190,10 +190,17 @@ pub(crate) fn affine_rebuild(graph: &mut Graph, roots: &[Id], n_params: usize) -
         let new = match (forms.get(&id), graph.get(id).clone()) {
             (Some(form), op) if !egg::Language::is_leaf(&op) => expand(graph, form),
             (_, mut op) => {
+                let mut changed = false;
                 for c in egg::Language::children_mut(&mut op) {
-                    *c = memo[c];
+                    let n = memo[c];
+                    changed |= n != *c;
+                    *c = n;
                 }
-                graph.add_op(op)
+                if changed {
+                    graph.add_op(op)
+                } else {
+                    id
+                }
             }
         };
         memo.insert(id, new);

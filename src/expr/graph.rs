@@ -390,10 +390,18 @@ impl Graph {
                 Op::Var(v) => subst.get(&v).copied().unwrap_or(id),
                 Op::Num(_) => id,
                 mut op => {
+                    let mut changed = false;
                     for c in egg::Language::children_mut(&mut op) {
-                        *c = memo[c];
+                        let n = memo[c];
+                        changed |= n != *c;
+                        *c = n;
                     }
-                    self.add_op(op)
+                    // A node none of whose children changed is itself: no lookup.
+                    if changed {
+                        self.add_op(op)
+                    } else {
+                        id
+                    }
                 }
             };
             memo.insert(id, new);

@@ -138,8 +138,8 @@ pub fn readable(
     params: usize,
     limits: &FormLimits,
 ) -> Result<Rewritten, TooLarge> {
-    let shared_cuts = shared(graph, roots);
     let program = small_enough(graph, roots, limits)?;
+    let shared_cuts = shared(graph, roots);
     // Work in proportion to the program, so that no form costs much more than deriving it.
     let within = |terms: usize, work: usize| FormLimits {
         terms: limits.terms.min(terms * program + 64),
