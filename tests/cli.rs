@@ -199,6 +199,8 @@ fn the_derivation_reports_its_stages_in_order() {
     assert_eq!(
         *STAGES.lock().unwrap(),
         [
+            "parsing",
+            "gradient",
             "counter terms",
             "simplifying",
             "equality saturation",
