@@ -7,7 +7,8 @@
 //! - NumPy: `$EOMDERIVE_PYTHON`, else `python3` when it has NumPy; when neither has it the
 //!   test fails under CI (`CI` set) and is skipped with a message otherwise. `.ci/run` makes
 //!   the venv.
-//! - JAX: only with `$EOMDERIVE_JAX_PYTHON` (a Python with jax), skipped otherwise; also
+//! - JAX: only with `$EOMDERIVE_JAX_PYTHON` (a Python with jax); without it the test fails
+//!   under CI and is skipped with a message otherwise (`.ci/run`'s venv has jax too); also
 //!   `jax.jit` of both functions and `jax.grad(loss)` against the gradient.
 //!
 //! And the command line's side: bad targets, `-o` to a place that cannot be written, a write
@@ -347,7 +348,12 @@ fn python_with(var: &str, module: &str, required_in_ci: bool) -> Option<String> 
     if required_in_ci && std::env::var_os("CI").is_some() {
         panic!("no python with {module} under CI: set ${var} (.ci/run makes a venv)");
     }
-    eprintln!("skipped: no python with {module} (set ${var})");
+    // Past the test harness's output capture, so that a skip is seen.
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: no python with {module} (set ${var}; `.ci/run` makes a venv with it)"
+    );
     None
 }
 
@@ -480,7 +486,7 @@ fn emitted_numpy_computes_eomderives_values_on_every_example_and_batch() {
 
 #[test]
 fn emitted_jax_computes_eomderives_values_jitted_and_differentiable() {
-    if let Some(py) = python_with("EOMDERIVE_JAX_PYTHON", "jax", false) {
+    if let Some(py) = python_with("EOMDERIVE_JAX_PYTHON", "jax", true) {
         check_python(&py, Target::Jax);
     }
 }
@@ -776,7 +782,18 @@ fn generic_emission_is_for_jax_only() {
             r.stderr
         );
     }
-    let r = run(&["--generic", "--emit", "jax"]);
+    // JAX is wired (tests/generic_jax.rs runs the module): GD's table, up to order 8.
+    let r = run(&["--generic", "--order", "2", "--emit", "jax"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("def xi(loss_fn, params, order=ORDER):"));
+    let r = run(&["--generic", "--order", "9", "--emit", "jax"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("goes to order 8"), "{}", r.stderr);
+    let r = run(&["--generic", "--optimizer", "heavy-ball", "--emit", "jax"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("not wired yet"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("gradient descent's tree table"),
+        "{}",
+        r.stderr
+    );
 }

@@ -1,16 +1,20 @@
 //! The emitted generic JAX module (`render::generic_jax`), run by a Python with JAX.
 //!
 //! These tests need `EOMDERIVE_JAX_PYTHON`, a Python interpreter that can `import jax`
-//! (`pip install -r benches/peers/requirements-jax.txt`); without it each test says so on
-//! standard error and passes without checking anything (JAX is not in CI by default):
+//! (`.ci/run` makes one: `target/pyvenv`, from `.ci/requirements.txt`). Without it each test
+//! fails under CI (`CI` set) and otherwise says so on standard error and passes without
+//! checking anything:
 //!
-//!     EOMDERIVE_JAX_PYTHON=/tmp/jaxvenv/bin/python cargo test --release --test generic_jax
+//!     EOMDERIVE_JAX_PYTHON=target/pyvenv/bin/python cargo test --release --test generic_jax
 //!
 //! What they check, each independently of eomderive's symbolic route where one exists:
 //! the quadratic closed form ξ_k = A^{k+1}θ/(k+1) (DESIGN.md §2.3) for a random SPD A,
 //! heavy-ball's ξ_1, ξ_2 on a quadratic from its closed forms (§2.4), non-quadratic losses
 //! written directly in JAX against eomderive's loss-specific values, pytrees in and out,
-//! `jax.jit`, and `eom_rhs`.
+//! `jax.jit`, and `eom_rhs`; and, through the command line, the generic module against every
+//! GD example's own emitted JAX module (`EX --emit jax`).
+
+mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -21,10 +25,14 @@ use eomderive::Options;
 use num_rational::BigRational;
 use serde_json::{json, Value};
 
-/// The Python with JAX, or `None` after saying on stderr that the test is skipped.
+/// The Python with JAX, or `None` after saying on stderr that the test is skipped; under CI
+/// (`CI` set) a missing one fails the test.
 fn python(test: &str) -> Option<String> {
     match std::env::var("EOMDERIVE_JAX_PYTHON") {
         Ok(p) if !p.is_empty() => Some(p),
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "{test}: no python with jax under CI: set EOMDERIVE_JAX_PYTHON (.ci/run makes a venv)"
+        ),
         _ => {
             // Written to the process's stderr directly, past the test harness's capture, so
             // that a skip is seen.
@@ -32,7 +40,7 @@ fn python(test: &str) -> Option<String> {
             let _ = writeln!(
                 std::io::stderr(),
                 "SKIPPED {test}: set EOMDERIVE_JAX_PYTHON to a python with jax installed \
-                 (e.g. a venv with `pip install -r benches/peers/requirements-jax.txt`) to run it"
+                 (e.g. `.ci/run`'s venv target/pyvenv, from .ci/requirements.txt) to run it"
             );
             None
         }
@@ -348,5 +356,170 @@ fn transcendental_loss_order_4_agrees_with_the_loss_specific_values() {
             1e-10,
             &format!("jit ξ_{}", k + 1),
         );
+    }
+}
+
+/// Imports every example's own module (`EX --emit jax`) and the generic one, and prints, per
+/// example and point, the generic ξ_1..ξ_K and `eom_rhs` next to the loss-specific ones.
+const EXAMPLES_DRIVER: &str = r#"
+import importlib.util, json, sys
+import numpy as np
+
+def load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+case = json.load(sys.stdin)
+gen = load("gen", case["generic"])
+import jax.numpy as jnp
+eta = case["eta"]
+vec = lambda x: [float(v) for v in np.asarray(x).reshape(-1)]
+out = {"order": gen.ORDER, "leading": gen.LEADING, "examples": []}
+for ex in case["examples"]:
+    spec = load("spec_" + ex["name"], ex["path"])
+    theta0 = np.asarray(spec.THETA0, dtype=np.float64)
+    rng = np.random.default_rng(20240611)
+    points = [theta0, theta0 + 0.05 * rng.uniform(-1, 1, theta0.shape)]
+    res = {"name": ex["name"], "order": spec.ORDER, "leading": spec.LEADING, "points": []}
+    for theta in points:
+        g, xis = spec.eom_terms(jnp.asarray(theta))
+        want_rhs = -spec.LEADING * np.asarray(g) - sum(
+            eta ** (k + 1) * np.asarray(xis[k]) for k in range(spec.ORDER))
+        res["points"].append({
+            "xi": [vec(x) for x in gen.xi(spec.loss, jnp.asarray(theta))],
+            "want_xi": [vec(x) for x in xis],
+            "rhs": vec(gen.eom_rhs(spec.loss, eta)(jnp.asarray(theta))),
+            "want_rhs": vec(want_rhs),
+        })
+    out["examples"].append(res)
+print(json.dumps(out))
+"#;
+
+/// Runs the built eomderive with `args`, which must succeed.
+fn eomderive_cli(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_eomderive"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "eomderive {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// |got − want| ≤ tol · max_i |want_i| + 1e-300, entry by entry: relative to the vector's
+/// largest component, so that a small component beside large ones is not held to more digits
+/// than the computation has.
+fn assert_close_to_scale(got: &[f64], want: &[f64], tol: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            g.is_finite() && (g - w).abs() <= tol * scale + 1e-300,
+            "{what}[{i}]: got {g:e}, want {w:e} (difference {:e}, scale {scale:e})",
+            (g - w).abs()
+        );
+    }
+}
+
+/// The done-when of the generic module: on every example trained by plain GD (weight decay
+/// included, which the emitted `loss` carries), `--generic --order 3 --emit jax` applied to
+/// the example's own emitted `loss` gives the example's loss-specific ξ_1..ξ_3 and EoM
+/// right-hand side to 1e-10, at the file's point and one point near it.
+#[test]
+fn generic_module_agrees_with_every_gd_examples_emitted_values() {
+    let Some(py) = python("generic_module_agrees_with_every_gd_examples_emitted_values") else {
+        return;
+    };
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("generic_jax_examples");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let generic_path = dir.join("gen.py");
+    eomderive_cli(&[
+        "--generic",
+        "--order",
+        "3",
+        "--emit",
+        "jax",
+        "-o",
+        generic_path.to_str().unwrap(),
+    ]);
+    let mut examples = Vec::new();
+    for path in common::examples() {
+        let settings = common::load(&path).settings;
+        let gd = settings.optimizer.is_none_or(|(m, _)| m == Method::Gd);
+        if !gd || settings.batches.is_some() {
+            continue;
+        }
+        let name = common::stem(&path).replace('-', "_");
+        let spec = dir.join(format!("spec_{name}.py"));
+        eomderive_cli(&[
+            path.to_str().unwrap(),
+            "--order",
+            "3",
+            "--emit",
+            "jax",
+            "-o",
+            spec.to_str().unwrap(),
+        ]);
+        examples.push(json!({"name": name, "path": spec}));
+    }
+    // Every example but heavy-ball's, SAM's and the three SGD ones.
+    assert!(examples.len() >= 8, "{} GD examples", examples.len());
+    let eta = 0.1;
+    let case = json!({"generic": generic_path, "examples": examples, "eta": eta});
+    let driver = dir.join("driver.py");
+    std::fs::write(&driver, EXAMPLES_DRIVER).unwrap();
+    let mut child = Command::new(&py)
+        .arg(&driver)
+        .env("JAX_PLATFORMS", "cpu")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run EOMDERIVE_JAX_PYTHON={py}: {e}"));
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(case.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the examples driver failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out["order"], 3);
+    assert_eq!(out["leading"].as_f64(), Some(1.0));
+    let results = out["examples"].as_array().unwrap();
+    assert_eq!(results.len(), examples.len());
+    for r in results {
+        let name = r["name"].as_str().unwrap();
+        assert_eq!(r["order"], 3, "{name}");
+        assert_eq!(r["leading"].as_f64(), Some(1.0), "{name}");
+        for (j, p) in r["points"].as_array().unwrap().iter().enumerate() {
+            let (xi, want) = (vectors(&p["xi"]), vectors(&p["want_xi"]));
+            assert_eq!(xi.len(), 3, "{name}");
+            assert_eq!(want.len(), 3, "{name}");
+            for k in 0..3 {
+                let what = format!("{name} point {j} ξ_{}", k + 1);
+                // Not vacuous: every ξ_k is nonzero at these points.
+                assert!(want[k].iter().any(|x| x.abs() > 1e-12), "{what} is zero");
+                assert_close_to_scale(&xi[k], &want[k], 1e-10, &what);
+            }
+            assert_close_to_scale(
+                &vector(&p["rhs"]),
+                &vector(&p["want_rhs"]),
+                1e-10,
+                &format!("{name} point {j} eom_rhs"),
+            );
+        }
     }
 }

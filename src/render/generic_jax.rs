@@ -178,10 +178,7 @@ fn header(s: &mut String, series: &GenericSeries, every: &[Vec<TreeId>]) {
         s,
         "# The counter terms ξ_1..ξ_{order} of the equation of motion (DESIGN.md §2.1, §2.2, §4.5)"
     );
-    let _ = writeln!(
-        s,
-        "#     dθ/dt = {rhs} - η ξ_1 - η^2 ξ_2 - … - η^{order} ξ_{order}"
-    );
+    let _ = writeln!(s, "#     dθ/dt = {rhs}{}", eom_tail(order));
     s.push_str(
         "# ξ_k = Σ_τ c(τ) G(τ) over the rooted trees τ with k+1 nodes, c(τ) exact: G(leaf) = g = ∇f,\n\
          # and a node with m children is ∇^m g = ∇^{m+1} f applied to its children's G, computed\n\
@@ -201,6 +198,19 @@ fn header(s: &mut String, series: &GenericSeries, every: &[Vec<TreeId>]) {
          #     xis = jax.jit(lambda p: eom.xi(loss_fn, p))(params)\n\
          #     rhs = eom.eom_rhs(loss_fn, eta, order=2)  # params -> dθ/dt, truncated after ξ_2\n",
     );
+}
+
+/// ` - η ξ_1 - η^2 ξ_2 - … - η^K ξ_K`, every term written out up to K = 3.
+fn eom_tail(order: usize) -> String {
+    let term = |k: usize| match k {
+        1 => " - η ξ_1".to_string(),
+        k => format!(" - η^{k} ξ_{k}"),
+    };
+    if order <= 3 {
+        (1..=order).map(term).collect()
+    } else {
+        format!("{}{} - …{}", term(1), term(2), term(order))
+    }
 }
 
 /// Docstring, imports, constants and the directional-derivative helper.
@@ -415,6 +425,22 @@ mod tests {
     }
 
     #[test]
+    fn the_header_writes_each_term_once() {
+        let line = |order: usize| {
+            let py = generic_jax(&crate::generic(order).unwrap());
+            py.lines()
+                .find(|l| l.contains("dθ/dt"))
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(line(1), "#     dθ/dt = -∇f - η ξ_1");
+        assert_eq!(line(2), "#     dθ/dt = -∇f - η ξ_1 - η^2 ξ_2");
+        assert_eq!(line(3), "#     dθ/dt = -∇f - η ξ_1 - η^2 ξ_2 - η^3 ξ_3");
+        assert_eq!(line(4), "#     dθ/dt = -∇f - η ξ_1 - η^2 ξ_2 - … - η^4 ξ_4");
+        assert_eq!(line(8), "#     dθ/dt = -∇f - η ξ_1 - η^2 ξ_2 - … - η^8 ξ_8");
+    }
+
+    #[test]
     fn coefficients_are_exact_fractions() {
         let py = generic_jax(&crate::generic(4).unwrap());
         assert!(py.contains("        -(1 / 720) * G8\n        - (1 / 120) * G9\n"));
@@ -438,7 +464,10 @@ mod tests {
         let hb = Optimizer::new(Method::HeavyBall, Some(half));
         let py = generic_jax(&optimizer_series(&hb, 2).unwrap());
         assert!(py.contains("LEADING = 2.0  # c in F_0 = -c ∇f (2)"), "{py}");
-        assert!(py.contains("#     dθ/dt = -(2) ∇f - η ξ_1"));
+        assert!(
+            py.contains("#     dθ/dt = -(2) ∇f - η ξ_1 - η^2 ξ_2\n"),
+            "{py}"
+        );
         // ξ_1 = (1 + β)/(2(1 − β)³) H g = 6 H g.
         assert!(py.contains("    xi.append(\n        6.0 * G1\n    )\n"));
     }
