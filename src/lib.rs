@@ -640,6 +640,8 @@ fn derive_staged(mut model: Model, options: &Options, mut stages: Stages) -> Res
                 order: b.order,
             }),
             center,
+            scalars: options.form != Form::Program
+                && ops <= expr::readable::FormLimits::default().program_ops,
         })
     });
     stages.enter("writing the formulas");

@@ -329,7 +329,9 @@ fn run(cli: Cli) -> eomderive::Result<String> {
             ..options
         };
         let d = derive(&source, &options)?;
-        return Ok(render::emit(&d, target, Some(&source)));
+        let out = render::emit(&d, target, Some(&source));
+        std::mem::forget(d); // as below
+        return Ok(out);
     }
     let mut d = derive(&source, &options)?;
     if cli.check || cli.plot.is_some() {
@@ -351,11 +353,15 @@ fn run(cli: Cli) -> eomderive::Result<String> {
         }
         d.check = Some(c);
     }
-    Ok(match format {
+    let out = match format {
         Format::Text => render::text(&d),
         Format::Latex => render::latex(&d),
         Format::Json => render::json(&d),
-    })
+    };
+    // The process ends next: freeing a large derivation's millions of nodes one by one would
+    // cost a good part of a second for nothing.
+    std::mem::forget(d);
+    Ok(out)
 }
 
 /// The highest order `--generic --emit jax` writes: ξ_8 has 286 trees, each up to 8 nested

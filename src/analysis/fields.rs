@@ -214,6 +214,9 @@ fn witness(
     } else {
         WITNESS_COLUMNS
     };
+    if columns == 0 {
+        return None;
+    }
     let mut rows: Vec<usize> = (0..n).collect();
     if n > columns {
         let weight = |i: usize| (v[i] * ju[i] - u[i] * jv[i]).abs();

@@ -595,7 +595,7 @@ fn field_line(style: Style, a: &Analysis, f: &Field, params: &[String]) -> Strin
                 );
             } else {
                 s.push_str(
-                    " (vᵀJu ≠ uᵀJv for random u, v; no single pair stands out among the coordinates searched)",
+                    " (vᵀJu ≠ uᵀJv for random directions u, v; no pair named within the analyses' budget)",
                 );
             }
         }

@@ -233,8 +233,16 @@ impl<'a> Printer<'a> {
 
     fn write(&self, style: Style, out: &mut String, id: Id, min_prec: u8) {
         match self.names.get(&id) {
-            Some(n) => out.push_str(&self.name(style, n)),
+            Some(n) => self.push_name(style, out, n),
             None => self.write_node(style, out, id, min_prec),
+        }
+    }
+
+    /// [`Printer::name`] appended to `out` (text names as they are, without a copy).
+    fn push_name(&self, style: Style, out: &mut String, name: &str) {
+        match style {
+            Style::Text => out.push_str(name),
+            Style::Latex => out.push_str(&latex_name(name)),
         }
     }
 
@@ -258,7 +266,7 @@ impl<'a> Printer<'a> {
                     let _ = write!(out, "{r}");
                 }
             }
-            Op::Var(VarId(v)) => out.push_str(&self.name(style, &self.params[*v as usize])),
+            Op::Var(VarId(v)) => self.push_name(style, out, &self.params[*v as usize]),
             Op::Add(_) | Op::Sub(_) => {
                 // The left spine of a long sum iteratively: a sum of 20 000 terms is 20 000
                 // nested nodes, too deep to recurse on.
