@@ -361,6 +361,26 @@ impl Poly {
         big
     }
 
+    /// Σ ±p over many polynomials at once (`true`: subtracted), in time about the number of
+    /// terms times its logarithm: a sum of n parts added one by one would copy the partial
+    /// sums, n²/2 terms.
+    ///
+    /// ```
+    /// use eomderive::expr::poly::Poly;
+    /// let (a, b) = (Poly::atom(0), Poly::atom(1));
+    /// let s = Poly::sum([(false, &a), (false, &b), (true, &a)]);
+    /// assert_eq!(s, b);
+    /// ```
+    pub fn sum<'a>(parts: impl IntoIterator<Item = (bool, &'a Poly)>) -> Poly {
+        let mut out = Poly::zero();
+        for (negate, p) in parts {
+            for (m, c) in &p.terms {
+                out.add_term(m.clone(), if negate { c.neg() } else { c.clone() });
+            }
+        }
+        out
+    }
+
     /// The difference.
     pub fn sub(&self, other: &Poly) -> Poly {
         self.add(&other.neg())

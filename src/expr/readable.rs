@@ -496,11 +496,42 @@ impl Normal {
     }
 
     fn run(&mut self, graph: &Graph, roots: &[Id]) -> Result<(), TooLarge> {
-        for id in graph.cone(roots) {
-            if self.memo.contains_key(&id) {
+        let cone = graph.cone(roots);
+        // A sum used once, by another sum, is part of that sum's spine: it is never needed
+        // alone, and the spine is summed at once (a chain of n binary additions would build
+        // every partial sum, n²/2 terms).
+        let mut uses: HashMap<Id, usize> = HashMap::default();
+        let mut parent_sum: HashMap<Id, bool> = HashMap::default();
+        for &r in roots {
+            *uses.entry(r).or_default() += 1;
+        }
+        for &id in &cone {
+            let op = graph.get(id);
+            let is_sum = matches!(op, Op::Add(_) | Op::Sub(_));
+            for &c in op.children() {
+                *uses.entry(c).or_default() += 1;
+                parent_sum.insert(c, is_sum);
+            }
+        }
+        let interior: HashSet<Id> = cone
+            .iter()
+            .copied()
+            .filter(|id| {
+                matches!(graph.get(*id), Op::Add(_) | Op::Sub(_))
+                    && uses.get(id) == Some(&1)
+                    && parent_sum.get(id) == Some(&true)
+                    && !self.cuts.contains(id)
+                    && !self.memo.contains_key(id)
+            })
+            .collect();
+        for id in cone {
+            if self.memo.contains_key(&id) || interior.contains(&id) {
                 continue;
             }
-            let p = self.node(graph, id)?;
+            let p = match graph.get(id) {
+                Op::Add(_) | Op::Sub(_) => self.spine(graph, id, &interior)?,
+                _ => self.node(graph, id)?,
+            };
             let p = Rc::new(self.open_sums(p));
             // A call stays open: its normal form is the canonical atom (`1 - σ(x)` for
             // `σ(-x)`), which must meet the other uses of that atom.
@@ -517,6 +548,31 @@ impl Normal {
             }
         }
         Ok(())
+    }
+
+    /// A sum with its interior sums (see [`Normal::run`]) opened, summed at once.
+    fn spine(&mut self, graph: &Graph, id: Id, interior: &HashSet<Id>) -> Result<Poly, TooLarge> {
+        let mut parts: Vec<(bool, Id)> = Vec::new();
+        let mut stack = vec![(false, id)];
+        while let Some((negate, x)) = stack.pop() {
+            match graph.get(x) {
+                Op::Add([a, b]) if x == id || interior.contains(&x) => {
+                    stack.push((negate, *b));
+                    stack.push((negate, *a));
+                }
+                Op::Sub([a, b]) if x == id || interior.contains(&x) => {
+                    stack.push((!negate, *b));
+                    stack.push((negate, *a));
+                }
+                _ => parts.push((negate, x)),
+            }
+        }
+        let polys: Vec<(bool, Rc<Poly>)> = parts
+            .into_iter()
+            .map(|(negate, x)| (negate, self.memo[&x].clone()))
+            .collect();
+        self.charge(polys.iter().map(|(_, p)| p.size()).sum())?;
+        self.check(Poly::sum(polys.iter().map(|(n, p)| (*n, &**p))))
     }
 
     fn node(&mut self, graph: &Graph, id: Id) -> Result<Poly, TooLarge> {
