@@ -99,9 +99,22 @@ fn run(python: &str, label: &str, series: &GenericSeries, case: Value) -> Value 
     std::fs::write(&module, eomderive::render::generic_jax(series)).unwrap();
     let driver = dir.join("driver.py");
     std::fs::write(&driver, DRIVER).unwrap();
+    let module = module.to_string_lossy().into_owned();
+    run_driver(python, &driver, &[&module], &case, label)
+}
+
+/// Runs a Python driver script with `args`, `case` as JSON on its standard input, and parses
+/// the JSON it prints; fails the test, with the driver's standard error, when it fails.
+fn run_driver(
+    python: &str,
+    driver: &std::path::Path,
+    args: &[&str],
+    case: &Value,
+    label: &str,
+) -> Value {
     let mut child = Command::new(python)
-        .arg(&driver)
-        .arg(&module)
+        .arg(driver)
+        .args(args)
         .env("JAX_PLATFORMS", "cpu")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -474,28 +487,7 @@ fn generic_module_agrees_with_every_gd_examples_emitted_values() {
     let case = json!({"generic": generic_path, "examples": examples, "eta": eta});
     let driver = dir.join("driver.py");
     std::fs::write(&driver, EXAMPLES_DRIVER).unwrap();
-    let mut child = Command::new(&py)
-        .arg(&driver)
-        .env("JAX_PLATFORMS", "cpu")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run EOMDERIVE_JAX_PYTHON={py}: {e}"));
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(case.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the examples driver failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = run_driver(&py, &driver, &[], &case, "the examples");
     assert_eq!(out["order"], 3);
     assert_eq!(out["leading"].as_f64(), Some(1.0));
     let results = out["examples"].as_array().unwrap();
