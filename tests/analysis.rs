@@ -346,38 +346,51 @@ fn potentials_of_special_losses() {
 fn asymmetry_witnesses_are_real() {
     for path in examples() {
         let d = common::derive_example(&path, 2);
-        let f = &d.analysis.as_ref().unwrap().fields[1];
-        let Some(w) = &f.asymmetry else {
-            assert!(
-                f.gradient,
-                "{}: no witness for a non-gradient ξ_2",
-                stem(&path)
-            );
-            continue;
-        };
-        assert!(!f.gradient);
-        // Finite differences of the compiled ξ_2, independent of the forward-mode Jacobian.
-        let xi = Program::compile(&d.model.graph, &d.xi[1]);
-        let partial = |i: usize, j: usize| {
-            let h = 1e-5 * (1.0 + w.point[j].abs());
-            let (mut p, mut m) = (w.point.clone(), w.point.clone());
-            p[j] += h;
-            m[j] -= h;
-            (xi.eval(&p).unwrap()[i] - xi.eval(&m).unwrap()[i]) / (2.0 * h)
-        };
-        let (dij, dji) = (partial(w.i, w.j), partial(w.j, w.i));
-        let tol = 1e-8 * (1.0 + dij.abs() + dji.abs());
-        assert!(
-            (dij - w.d_ij).abs() < tol && (dji - w.d_ji).abs() < tol,
-            "{}",
-            stem(&path)
-        );
-        assert!(
-            (dij - dji).abs() > 100.0 * tol,
-            "{}: {dij} vs {dji}",
-            stem(&path)
-        );
+        check_witness(&d, 2, &stem(&path));
     }
+    // Twenty parameters: the pair is sought among the 16 coordinates that carry the most of
+    // vᵀJu − uᵀJv, not along all n columns; it must still be a real asymmetry.
+    let src = "data X[3,4] = [[0.5, -1.0, 0.3, 0.8], [1.2, 0.4, -0.7, 0.1], [-0.3, 0.9, 0.6, -1.1]]
+data y[3] = [0.2, -0.4, 0.5]
+param W[4,4] = [[0.3, -0.2, 0.1, 0.4], [-0.5, 0.2, 0.3, -0.1], [0.2, 0.6, -0.3, 0.1], [0.1, -0.4, 0.5, 0.2]]
+param a[4] = [0.5, -0.3, 0.2, 0.4]
+let hid[n,j] = tanh(sum(k, W[j,k]*X[n,k]))
+loss = mean(n, (sum(j, a[j]*hid[n,j]) - y[n])^2)/2";
+    let d = derive_inline(src, 3);
+    assert_eq!(d.model.params.len(), 20);
+    for k in [2, 3] {
+        let f = &d.analysis.as_ref().unwrap().fields[k - 1];
+        assert!(f.asymmetry.is_some(), "ξ_{k} of the 20-parameter net");
+        check_witness(&d, k, "20-parameter net");
+    }
+}
+
+/// ξ_k's witness (if any) against central differences of the compiled ξ_k, independent of
+/// the forward-mode Jacobian; a gradient field needs none, a non-gradient one has one.
+fn check_witness(d: &eomderive::Derivation, k: usize, label: &str) {
+    let f = &d.analysis.as_ref().unwrap().fields[k - 1];
+    let Some(w) = &f.asymmetry else {
+        assert!(f.gradient, "{label}: no witness for a non-gradient ξ_{k}");
+        return;
+    };
+    assert!(!f.gradient);
+    let xi = Program::compile(&d.model.graph, &d.xi[k - 1]);
+    let partial = |i: usize, j: usize| {
+        let h = 1e-5 * (1.0 + w.point[j].abs());
+        let (mut p, mut m) = (w.point.clone(), w.point.clone());
+        p[j] += h;
+        m[j] -= h;
+        (xi.eval(&p).unwrap()[i] - xi.eval(&m).unwrap()[i]) / (2.0 * h)
+    };
+    let (dij, dji) = (partial(w.i, w.j), partial(w.j, w.i));
+    let tol = 1e-8 * (1.0 + dij.abs() + dji.abs());
+    assert!(
+        (dij - w.d_ij).abs() < tol && (dji - w.d_ji).abs() < tol,
+        "{label}: ξ_{k} {dij} vs {}, {dji} vs {}",
+        w.d_ij,
+        w.d_ji
+    );
+    assert!((dij - dji).abs() > 100.0 * tol, "{label}: {dij} vs {dji}");
 }
 
 #[test]
