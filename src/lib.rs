@@ -299,6 +299,17 @@ impl Stages {
         }
     }
 
+    /// Wall time from the start of stage `first` until now (the stages after it included).
+    fn since(&self, first: &str) -> Duration {
+        let done: Duration = self
+            .done
+            .iter()
+            .skip_while(|(n, _)| *n != first)
+            .map(|(_, d)| *d)
+            .sum();
+        done + self.current.map_or(Duration::ZERO, |(_, t)| t.elapsed())
+    }
+
     /// Each finished stage with its wall time.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, Duration)> + '_ {
         self.done.iter().copied()
@@ -467,7 +478,6 @@ fn derive_staged(mut model: Model, options: &Options, mut stages: Stages) -> Res
             series::METHOD_MAX_ORDER
         )));
     }
-    let start = Instant::now();
     if let Some(l) = &options.weight_decay {
         if l.is_negative() {
             return Err(Error::new(
@@ -599,7 +609,7 @@ fn derive_staged(mut model: Model, options: &Options, mut stages: Stages) -> Res
     let xi: Vec<Vec<Id>> = roots[n + 1..].chunks(n).map(<[Id]>::to_vec).collect();
     let all_xi: Vec<Id> = xi.iter().flatten().copied().collect();
     let ops = model.graph.op_count(&all_xi);
-    let elapsed = start.elapsed();
+    let elapsed = stages.since("gradient");
     stages.enter("evaluating");
     let point = match (&options.at, model.initial_point()) {
         (None, None) => None,
@@ -1031,6 +1041,31 @@ pub fn generic_sgd(
         Some(m) => s.with_batches(m),
         None => s,
     })
+}
+
+/// The highest order of the generic JAX module ([`generic_jax_module`]): ξ_8 has 286 trees,
+/// each up to 8 nested jvps deep.
+pub const GENERIC_EMIT_MAX_ORDER: usize = 8;
+
+/// GD's generic tree table to `order` as a JAX module (`--generic --emit jax`,
+/// [`render::generic_jax`]); past [`GENERIC_EMIT_MAX_ORDER`], a limit error.
+///
+/// ```
+/// let module = eomderive::generic_jax_module(2).unwrap();
+/// assert!(module.contains("def xi(loss_fn, params"));
+/// assert!(eomderive::generic_jax_module(9).is_err());
+/// ```
+pub fn generic_jax_module(order: usize) -> Result<String> {
+    if order > GENERIC_EMIT_MAX_ORDER {
+        return Err(Error::new(
+            ErrorKind::Limit,
+            format!("--generic --emit jax goes to order {GENERIC_EMIT_MAX_ORDER} (asked {order})"),
+        )
+        .with_help(format!(
+            "a tree of ξ_K costs up to K nested jvps and ξ_K has A000081(K+1) trees; use --order {GENERIC_EMIT_MAX_ORDER} or less"
+        )));
+    }
+    Ok(render::generic_jax(&generic(order)?))
 }
 
 fn series_error(e: series::SeriesError) -> Error {

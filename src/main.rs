@@ -7,8 +7,8 @@ use eomderive::lang::{Settings, Source};
 use eomderive::numeric::CheckOptions;
 use eomderive::series::{BatchOrder, Method, Optimizer, Parameter};
 use eomderive::{
-    check, derive, generic, generic_optimizer, generic_sgd, render, resolve_optimizer, Error,
-    ErrorKind, Form, Options, Simplify,
+    check, derive, generic, generic_jax_module, generic_optimizer, generic_sgd, render,
+    resolve_optimizer, Error, ErrorKind, Form, Options, Simplify,
 };
 use num_rational::BigRational;
 
@@ -231,19 +231,7 @@ fn run(cli: Cli) -> eomderive::Result<String> {
                         "drop --optimizer, or give a LOSS to emit that optimizer's terms with --emit jax",
                     ));
                 }
-                if cli.order > GENERIC_EMIT_MAX_ORDER {
-                    return Err(Error::new(
-                        ErrorKind::Limit,
-                        format!(
-                            "--generic --emit jax goes to order {GENERIC_EMIT_MAX_ORDER} (asked {})",
-                            cli.order
-                        ),
-                    )
-                    .with_help(format!(
-                        "a tree of ξ_K costs up to K nested jvps and ξ_K has A000081(K+1) trees; use --order {GENERIC_EMIT_MAX_ORDER} or less"
-                    )));
-                }
-                return Ok(render::generic_jax(&generic(cli.order)?));
+                return generic_jax_module(cli.order);
             }
             Some(t) => {
                 return Err(Error::new(
@@ -363,10 +351,6 @@ fn run(cli: Cli) -> eomderive::Result<String> {
     std::mem::forget(d);
     Ok(out)
 }
-
-/// The highest order `--generic --emit jax` writes: ξ_8 has 286 trees, each up to 8 nested
-/// jvps deep.
-const GENERIC_EMIT_MAX_ORDER: usize = 8;
 
 /// When the run started, for [`progress`].
 static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
