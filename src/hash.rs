@@ -1,7 +1,8 @@
 //! The hash maps and sets of the crate: std's, with the Fx hasher (rustc-hash) instead of
-//! SipHash. Keys are ids and small nodes that no adversary chooses; hashing them is on the
-//! hot path of every stage (interning, differentiation, printing), and Fx is several times
-//! faster. Iteration order is deterministic as well, though no output depends on it.
+//! SipHash. Keys are ids and small nodes that no adversary chooses, and hashing them is on
+//! the hot path of every stage (interning, differentiation, printing); a hasher built for
+//! such keys is the cheaper choice (the scaling tables in BENCHMARKS.md are measured with
+//! it). Iteration order is deterministic as well, though no output depends on it.
 //!
 //! ```
 //! let mut m: eomderive::hash::HashMap<u32, &str> = Default::default();

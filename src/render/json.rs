@@ -199,6 +199,21 @@ fn counter_terms(p: &Printer, xi: &[Vec<crate::expr::Id>]) -> Vec<CounterTerm> {
         .collect()
 }
 
+/// The loss, gradient, counter terms and bindings as `p` prints them.
+fn formulas(
+    p: &Printer,
+    loss: crate::expr::Id,
+    gradient: &[crate::expr::Id],
+    xi: &[Vec<crate::expr::Id>],
+) -> ProgramJson {
+    ProgramJson {
+        loss: p.expr(loss),
+        gradient: gradient.iter().map(|&g| p.expr(g)).collect(),
+        counter_terms: counter_terms(p, xi),
+        bindings: bindings(p),
+    }
+}
+
 /// The names `p` gives, in text and LaTeX.
 fn bindings(p: &Printer) -> Vec<Binding> {
     p.bindings()
@@ -216,24 +231,14 @@ pub fn json(d: &Derivation) -> String {
     let m = &d.model;
     let f = &d.printed;
     let p = super::text::printer(d);
-    let printed = ProgramJson {
-        loss: p.expr(f.loss),
-        gradient: f.gradient.iter().map(|&g| p.expr(g)).collect(),
-        counter_terms: counter_terms(&p, &f.xi),
-        bindings: bindings(&p),
-    };
+    let printed = formulas(&p, f.loss, &f.gradient, &f.xi);
     let printed_ops = p.printed_ops(&super::text::roots(d));
     // The program form printed a second time only when it is not what was printed.
     let (program, program_printed_ops) = if f.form == Form::Program {
         (printed.clone(), printed_ops)
     } else {
         let (program, program_roots) = super::text::program_printer(d);
-        let json = ProgramJson {
-            loss: program.expr(m.loss),
-            gradient: d.gradient.iter().map(|&g| program.expr(g)).collect(),
-            counter_terms: counter_terms(&program, &d.xi),
-            bindings: bindings(&program),
-        };
+        let json = formulas(&program, m.loss, &d.gradient, &d.xi);
         (json, program.printed_ops(&program_roots))
     };
     let analysis = d.analysis.as_ref().map(|a| {

@@ -225,10 +225,9 @@ impl<'a> Printer<'a> {
 
     /// A name (parameter or binding) in the given style.
     pub fn name(&self, style: Style, name: &str) -> String {
-        match style {
-            Style::Text => name.to_string(),
-            Style::Latex => latex_name(name),
-        }
+        let mut s = String::new();
+        self.push_name(style, &mut s, name);
+        s
     }
 
     fn write(&self, style: Style, out: &mut String, id: Id, min_prec: u8) {
